@@ -1,0 +1,5 @@
+"""Allow `python -m mailwire`."""
+
+from mailwire.cli.main import main
+
+main()

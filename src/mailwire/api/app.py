@@ -1,0 +1,43 @@
+"""Build the FastAPI application from ready services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from mailwire import __version__
+from mailwire.api.errors import install_error_handlers
+from mailwire.api.middleware import RequestContextMiddleware
+from mailwire.api.openapi import build_openapi
+from mailwire.api.routes import health, tokens
+from mailwire.services.container import Services
+
+
+def create_app(services: Services, *, body_limit: int) -> FastAPI:
+    """The REST API. `body_limit` is the default request body cap in bytes."""
+    app = FastAPI(
+        title="Mailwire API",
+        version=__version__,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.state.body_limit = body_limit
+    app.include_router(health.router)
+    app.include_router(tokens.router)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+    @app.get("/swagger.json", include_in_schema=False)
+    async def swagger() -> JSONResponse:
+        return JSONResponse(build_openapi(app))
+
+    return app

@@ -1,0 +1,131 @@
+"""Run one Mailwire process: store, services, API server, and an ordered shutdown.
+
+Start order: logging -> store (connect, migrate, verify keys) -> services -> API
+listener. On SIGTERM or SIGINT the order reverses: the listener stops accepting,
+in-flight requests drain (up to `MAILWIRE_SHUTDOWN_TIMEOUT`), then the store
+closes. uvicorn's own signal capture is disabled: it would re-raise the signal
+after draining and kill the process before the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator
+
+import uvicorn
+
+from mailwire.api.app import create_app
+from mailwire.config import Settings
+from mailwire.logs import get_logger
+from mailwire.services.container import Services
+from mailwire.store.store import Store, open_store
+
+log = get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the runtime owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
+    trusted = ",".join(settings.trusted_proxies)
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]  # an ASGI app; uvicorn's annotation is narrower
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="off",
+        # Forwarded headers are believed only from proxies the operator named; the
+        # default (loopback) would let any local client spoof its address.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT; `on_ready` gets the listening URL once bound."""
+    store = await open_store(settings)
+    try:
+        await _serve_with(store, settings, sockets=sockets, on_ready=on_ready)
+    finally:
+        await store.close()
+        log.info("runtime.stopped")
+
+
+async def _serve_with(
+    store: Store,
+    settings: Settings,
+    *,
+    sockets: list[socket.socket] | None,
+    on_ready: Callable[[str], None] | None,
+) -> None:
+    app = create_app(Services.build(store), body_limit=settings.max_body_size)
+    server = _Server(uvicorn_config(settings, app))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            serving = group.create_task(server.serve(sockets=sockets), name="api-server")
+            group.create_task(_announce(server, serving, on_ready), name="announce")
+            stopping = group.create_task(stop.wait(), name="stop-signal")
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            log.info("runtime.stopping")
+            server.should_exit = True
+            stopping.cancel()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    if not server.started:
+        raise SystemExit(1)
+
+
+async def _announce(
+    server: uvicorn.Server, serving: asyncio.Task[None], on_ready: Callable[[str], None] | None
+) -> None:
+    # Bounded wait for the listener; a failed bind ends `serving` instead.
+    for _ in range(600):
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    if not server.started:
+        return
+    url = listening_url(server)
+    log.info("runtime.listening", url=url)
+    if on_ready is not None:
+        on_ready(url)
+
+
+def listening_url(server: uvicorn.Server) -> str:
+    for listener in server.servers:
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            return f"http://{shown}:{port}"
+    return f"http://{server.config.host}:{server.config.port}"
+
+
+def run_blocking(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
+    """Entry point for a single process (and for each worker process)."""
+    try:
+        asyncio.run(serve(settings, on_ready=on_ready))
+    except KeyboardInterrupt:  # pragma: no cover - SIGINT arrives as a handled signal
+        sys.exit(130)

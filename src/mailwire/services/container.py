@@ -1,0 +1,26 @@
+"""The set of services one running Mailwire offers, built once by the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailwire.services.health import HealthService
+from mailwire.services.keys import KeyService
+from mailwire.services.tokens import TokenService
+from mailwire.store.store import Store
+from mailwire.types import Clock, now_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    tokens: TokenService
+    health: HealthService
+    keys: KeyService
+
+    @classmethod
+    def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
+        return cls(
+            tokens=TokenService(store, clock=clock),
+            health=HealthService(store),
+            keys=KeyService(store),
+        )

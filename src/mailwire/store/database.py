@@ -1,0 +1,208 @@
+"""The database handle: engines, transactions, health, and the translation of driver errors.
+
+Theory of operation
+-------------------
+Callers never hold a connection across awaits of unrelated work: they open a
+transaction with `read()` or `write()`, run a few statements and leave.
+
+On SQLite (the embedded default) there is one writer at a time per database
+file. A deferred transaction that reads and then writes fails immediately with
+SQLITE_BUSY when another connection committed in between, whatever the busy
+timeout. So writes go through a separate engine holding a single connection that
+starts every transaction with `BEGIN IMMEDIATE`: writers in one process queue
+on that connection, writers in other processes wait on the busy timeout, and
+reads run in parallel on WAL snapshots.
+
+On PostgreSQL both kinds of transaction share one pooled engine. An optional
+schema (`MAILWIRE_DATABASE_SCHEMA`) isolates one Mailwire installation, or one
+test run, inside a shared database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mailwire.errors import DataDirError, StoreError, StoreUnavailableError
+
+#: How long a SQLite connection waits for another process's write lock (ms).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Pool sizes: reads may run in parallel; SQLite writes are serialised anyway.
+READ_POOL_SIZE = 8
+POSTGRES_POOL_SIZE = 10
+#: How long to wait for PostgreSQL to accept a connection at start or on a ping.
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Database:
+    """Owns the engines; hands out short transactions."""
+
+    def __init__(self, reader: AsyncEngine, writer: AsyncEngine, *, schema: str | None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.schema = schema
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self._reader.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @classmethod
+    def connect(cls, url: str, *, schema: str | None = None) -> Database:
+        """Create the engines (lazily connecting). Use `open_database` to also verify."""
+        if url.startswith("sqlite"):
+            reader = _sqlite_engine(url, immediate=False, pool_size=READ_POOL_SIZE)
+            writer = _sqlite_engine(url, immediate=True, pool_size=1)
+            return cls(reader, writer, schema=None)
+        engine = create_async_engine(
+            url,
+            pool_size=POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_POOL_SIZE,
+            pool_pre_ping=True,
+            connect_args=_postgres_connect_args(schema),
+        )
+        return cls(engine, engine, schema=schema)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for reads (a consistent snapshot on both databases)."""
+        async with _translated(), self._reader.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for writes; commits on success, rolls back on any exception."""
+        async with _translated(), self._writer.begin() as conn:
+            yield conn
+
+    async def ping(self) -> float:
+        """Round-trip a trivial query; returns the latency in milliseconds."""
+        started = time.perf_counter()
+        async with self.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT supporting ON CONFLICT clauses in this database's dialect."""
+        if self.is_sqlite:
+            return sqlite.insert(table)
+        return postgresql.insert(table)
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    begin_statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so that BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin_statement)
+
+    return engine
+
+
+def _postgres_connect_args(schema: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
+    if schema is not None:
+        # The schema name was validated as a plain identifier by Settings.
+        args["server_settings"] = {"search_path": schema}
+    return args
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """Turn driver exceptions into the store's own errors (with no SQL or values)."""
+    try:
+        yield
+    except (OperationalError, OSError) as exc:
+        raise StoreUnavailableError(_describe(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailableError(_describe(exc)) from exc
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about a driver failure, without the statement or its parameters."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).splitlines()[0] if str(original) else type(original).__name__
+    return f"database error: {text[:300]}"
+
+
+async def open_database(url: str, *, schema: str | None, data_dir: Path | None) -> Database:
+    """Connect and prove the database answers; refuse clearly when it cannot be used."""
+    if url.startswith("sqlite") and data_dir is not None:
+        prepare_data_dir(data_dir)
+    database = Database.connect(url, schema=schema)
+    try:
+        async with database.write() as conn:
+            if not database.is_sqlite and schema is not None:
+                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await conn.execute(sa.text("SELECT 1"))
+        if database.is_sqlite and data_dir is not None:
+            _restrict_files(data_dir)
+    except (StoreError, SQLAlchemyError) as exc:
+        await database.close()
+        if database.is_sqlite:
+            raise DataDirError(f"cannot open the database in {data_dir}: {exc}") from None
+        raise StoreUnavailableError(f"cannot use the database: {exc}") from None
+    return database
+
+
+def _restrict_files(data_dir: Path) -> None:
+    """Database files hold token hashes and ciphertexts: owner-only, like the directory."""
+    for path in data_dir.glob("mailwire.db*"):
+        path.chmod(0o600)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data directory (0700) if needed; refuse a path that cannot hold data."""
+    try:
+        if data_dir.exists() and not data_dir.is_dir():
+            raise DataDirError(f"data directory {data_dir} exists but is not a directory")
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except DataDirError:
+        raise
+    except OSError as exc:
+        raise DataDirError(
+            f"data directory {data_dir} is not usable: {exc.strerror or exc}"
+        ) from None
