@@ -150,7 +150,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        raise _config_error(exc) from None
+        raise _config_error(exc, flags=set(given)) from None
 
 
 def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
@@ -163,12 +163,14 @@ def _reject_unknown_variables(environ: Mapping[str, str]) -> None:
             raise ConfigError(upper, "is not a known setting (check the spelling)")
 
 
-def _config_error(exc: ValidationError) -> ConfigError:
+def _config_error(exc: ValidationError, *, flags: set[str]) -> ConfigError:
     error = exc.errors(include_url=False, include_input=False)[0]
     location = [str(part) for part in error["loc"]]
     field = location[0] if location else "settings"
+    # Name the setting the way the operator gave it: as a flag or as a variable.
+    name = f"--{field.replace('_', '-')}" if field in flags else f"{ENV_PREFIX}{field.upper()}"
     if error["type"] == "extra_forbidden":
-        return ConfigError(f"{ENV_PREFIX}{field.upper()}", "is not a known setting")
+        return ConfigError(name, "is not a known setting")
     # Never echo the rejected value: it may be a secret.
     message = str(error["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{ENV_PREFIX}{field.upper()}", message)
+    return ConfigError(name, message)

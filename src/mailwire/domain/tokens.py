@@ -196,8 +196,24 @@ def check_referrer_pattern(pattern: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _wildcard(pattern: str) -> re.Pattern[str]:
-    parts = (re.escape(part) for part in pattern.split("*"))
-    return re.compile(".*".join(parts), re.IGNORECASE | re.DOTALL)
+    """Compile a referrer pattern. A `*` in the scheme-and-host part matches host
+    characters only, so `https://*.example.com/*` cannot be satisfied by a page
+    on another site whose path or query merely contains `.example.com/`; a `*` in
+    the path matches anything. A leading `*` without a scheme also covers one."""
+    scheme_end = pattern.find("://")
+    slash = pattern.find("/", scheme_end + 3 if scheme_end >= 0 else 0)
+    host_end = len(pattern) if slash < 0 else slash
+    pieces: list[str] = []
+    for position, char in enumerate(pattern):
+        if char != "*":
+            pieces.append(re.escape(char))
+        elif position >= host_end:
+            pieces.append(".*")
+        elif position == 0 and scheme_end < 0:
+            pieces.append(r"(?:[a-z][a-z0-9+.-]*://)?[^/?#]*")
+        else:
+            pieces.append(r"[^/?#]*")
+    return re.compile("".join(pieces), re.IGNORECASE | re.DOTALL)
 
 
 def _check_permissions(permissions: Permissions, operation: Operation) -> None:

@@ -100,6 +100,13 @@ class Database:
         if self._reader is not self._writer:
             await self._reader.dispose()
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file, on SQLite."""
+        if not self.is_sqlite or self._writer.url.database is None:
+            return None
+        return Path(self._writer.url.database)
+
     def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT supporting ON CONFLICT clauses in this database's dialect."""
         if self.is_sqlite:
@@ -161,8 +168,8 @@ async def _translated() -> AsyncIterator[None]:
 def _describe(exc: BaseException) -> str:
     """One line about a driver failure, without the statement or its parameters."""
     original = getattr(exc, "orig", None) or exc
-    text = str(original).splitlines()[0] if str(original) else type(original).__name__
-    return f"database error: {text[:300]}"
+    lines = str(original).splitlines()
+    return (lines[0] if lines else type(original).__name__)[:300]
 
 
 async def open_database(url: str, *, schema: str | None, data_dir: Path | None) -> Database:
@@ -171,17 +178,17 @@ async def open_database(url: str, *, schema: str | None, data_dir: Path | None) 
         prepare_data_dir(data_dir)
     database = Database.connect(url, schema=schema)
     try:
-        async with database.write() as conn:
-            if not database.is_sqlite and schema is not None:
-                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        async with database.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
         if database.is_sqlite and data_dir is not None:
             _restrict_files(data_dir)
     except (StoreError, SQLAlchemyError) as exc:
         await database.close()
         if database.is_sqlite:
-            raise DataDirError(f"cannot open the database in {data_dir}: {exc}") from None
-        raise StoreUnavailableError(f"cannot use the database: {exc}") from None
+            raise DataDirError(
+                f"cannot open the database in {data_dir}: {_describe(exc)}"
+            ) from None
+        raise StoreUnavailableError(f"cannot use the database: {_describe(exc)}") from None
     return database
 
 

@@ -42,6 +42,10 @@ async def migrate(database: Database) -> None:
             await conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
             )
+            if database.schema is not None:
+                # Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against a race.
+                # The name was validated as a plain identifier by Settings.
+                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
         await conn.run_sync(_upgrade, database.schema)
 
 
