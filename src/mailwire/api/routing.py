@@ -42,8 +42,9 @@ def operation(group: Group, action: Action, *, body_limit: int | None = None) ->
     return extra
 
 
-def services(request: Request) -> Services:
-    """The services of the running app (a FastAPI dependency)."""
+async def services(request: Request) -> Services:
+    """The services of the running app (a FastAPI dependency; async, so FastAPI
+    does not hop to a worker thread on every request to call it)."""
     found: Services = request.app.state.services
     return found
 
@@ -100,7 +101,8 @@ class MailwireRoute(APIRoute):
         account = request.path_params.get("account")
         wanted = Operation(scope=Scope.API, group=group, action=action, account=account)
         caller = Caller(address=client_address(request), referrer=request.headers.get("referer"))
-        return await services(request).tokens.authenticate(presented_token(request), wanted, caller)
+        tokens = (await services(request)).tokens
+        return await tokens.authenticate(presented_token(request), wanted, caller)
 
 
 def _limited(request: Request, limit: int) -> Request:

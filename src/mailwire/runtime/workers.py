@@ -2,20 +2,26 @@
 
 The parent prepares the store once (migrations, key check, secret file) so the
 workers never race on it, binds the socket, and spawns the workers with it. It
-then supervises: a worker that dies is replaced (a bounded number of times),
-and SIGTERM/SIGINT is forwarded to every worker, which drains its requests;
-workers still alive after the shutdown timeout are killed.
+announces the service only when every worker has reported that it is serving
+(requests sent earlier would wait in the listen queue). It then supervises: a
+worker that dies is replaced (a bounded number of times), and SIGTERM/SIGINT
+is forwarded to every worker, which drains its requests; workers still alive
+after the shutdown timeout are killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
+import queue
 import signal
 import socket
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
 
 from mailwire.config import Settings
 from mailwire.logs import configure_logging, get_logger
@@ -26,6 +32,8 @@ log = get_logger(__name__)
 
 #: Replacements allowed for crashed workers before the parent gives up.
 MAX_RESTARTS = 10
+#: How long the parent waits for all workers to report ready before giving up.
+READY_TIMEOUT_S = 60.0
 _POLL_INTERVAL_S = 0.2
 
 
@@ -41,12 +49,15 @@ def run_workers(settings: Settings, on_ready: Callable[[str], None] | None = Non
         stopping = True
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    workers = [_spawn(context, settings, sock) for _ in range(settings.workers)]
-    host, port = sock.getsockname()[:2]
-    if on_ready is not None:
-        on_ready(f"http://{host}:{port}")
+    ready: Queue[int] = context.Queue()
+    workers = [_spawn(context, settings, sock, ready) for _ in range(settings.workers)]
     restarts = 0
     try:
+        if not _wait_until_ready(workers, ready, lambda: stopping):
+            return 1
+        host, port = sock.getsockname()[:2]
+        if on_ready is not None:
+            on_ready(f"http://{host}:{port}")
         while not stopping:
             time.sleep(_POLL_INTERVAL_S)
             for index, worker in enumerate(workers):
@@ -57,7 +68,7 @@ def run_workers(settings: Settings, on_ready: Callable[[str], None] | None = Non
                 if restarts > MAX_RESTARTS:
                     log.error("workers.giving_up", restarts=restarts)
                     return 1
-                workers[index] = _spawn(context, settings, sock)
+                workers[index] = _spawn(context, settings, sock, ready)
     finally:
         _stop_all(workers, settings.shutdown_timeout)
         for sig, handler in previous.items():
@@ -81,18 +92,41 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def _wait_until_ready(
+    workers: list[BaseProcess], ready: Queue[int], stopping: Callable[[], bool]
+) -> bool:
+    """Block until every worker reported ready; False if one died or time ran out."""
+    pending = {worker.pid for worker in workers}
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while pending and not stopping() and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            pending.discard(ready.get(timeout=_POLL_INTERVAL_S))
+        dead = [w for w in workers if w.pid in pending and not w.is_alive()]
+        if dead:
+            log.error("workers.failed_to_start", pid=dead[0].pid, exit_code=dead[0].exitcode)
+            return False
+    if pending and not stopping():
+        log.error("workers.not_ready", waiting=len(pending), timeout_s=READY_TIMEOUT_S)
+        return False
+    return True
+
+
 def _spawn(
-    context: multiprocessing.context.SpawnContext, settings: Settings, sock: socket.socket
+    context: multiprocessing.context.SpawnContext,
+    settings: Settings,
+    sock: socket.socket,
+    ready: Queue[int],
 ) -> BaseProcess:
-    process = context.Process(target=_worker_main, args=(settings, sock), daemon=False)
+    process = context.Process(target=_worker_main, args=(settings, sock, ready), daemon=False)
     process.start()
     log.info("workers.started", pid=process.pid)
     return process
 
 
-def _worker_main(settings: Settings, sock: socket.socket) -> None:
+def _worker_main(settings: Settings, sock: socket.socket, ready: Queue[int]) -> None:
     configure_logging(settings.log_level, secrets=settings.secret_values())
-    asyncio.run(serve(settings, sockets=[sock]))
+    pid = os.getpid()
+    asyncio.run(serve(settings, sockets=[sock], on_ready=lambda _url: ready.put(pid)))
 
 
 def _stop_all(workers: list[BaseProcess], timeout: float) -> None:
