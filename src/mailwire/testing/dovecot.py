@@ -38,8 +38,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from mailwire.testing.dovecot_files import (
     ConfigValues,
@@ -49,6 +47,7 @@ from mailwire.testing.dovecot_files import (
     render_config,
 )
 from mailwire.testing.errors import PeerError, PeerStartError, PeerStopError, PortInUseError
+from mailwire.testing.lifecycle import StartStop
 from mailwire.testing.maildir import MaildirWriter
 from mailwire.testing.ports import LOOPBACK, find_free_ports
 from mailwire.testing.tls import TLSCertificate, generate_self_signed
@@ -70,7 +69,7 @@ class MailUser:
     password: str
 
 
-class Dovecot:
+class Dovecot(StartStop):
     """A private Dovecot instance rooted at one scratch directory (see the module doc)."""
 
     def __init__(
@@ -201,18 +200,6 @@ class Dovecot:
         os.kill(pid, signal.SIGKILL)
         if not _wait_exit(pid, config, self.stop_timeout):
             raise PeerStopError(f"Dovecot master {pid} survived SIGKILL for {self.stop_timeout} s")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ internals
 

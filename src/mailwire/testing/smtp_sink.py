@@ -25,13 +25,12 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailwire.testing.errors import PeerError, PeerStartError, PeerTimeoutError
+from mailwire.testing.lifecycle import StartStop
 from mailwire.testing.ports import LOOPBACK
 from mailwire.testing.tls import TLSCertificate
 
@@ -130,7 +129,7 @@ class _LoopbackController(Controller):
             probe.recv(1024)
 
 
-class SmtpSink:
+class SmtpSink(StartStop):
     """SMTP server on a free loopback port that records every message it accepts."""
 
     def __init__(
@@ -233,18 +232,6 @@ class SmtpSink:
         if self._port is not None and not self._stopped:
             self._stopped = True
             self._controller.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _record(self, message: ReceivedMessage) -> int:
         with self._changed:
