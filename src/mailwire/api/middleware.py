@@ -7,19 +7,24 @@ with the generic 500 envelope (no internals), never left to the server.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailwire.api.errors import internal_error_response
+from mailwire.api.errors import error_response, internal_error_response
 from mailwire.api.routing import PRINCIPAL_KEY
 from mailwire.logs import get_logger, log_context
 
 log = get_logger("mailwire.api")
 
 REQUEST_ID_HEADER = b"x-request-id"
+#: Path parameters whose values must not reach the log: `DELETE /v1/tokens/{token}`
+#: accepts the token itself as well as its id.
+SECRET_PATH_PARAMETERS = frozenset({"token"})
 #: A client-supplied request id is kept only if it is short and plain.
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -50,8 +55,14 @@ class RequestContextMiddleware:
         with log_context(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except asyncio.CancelledError:
+                # The shutdown timeout ran out while this request was still running.
+                if not response_started:
+                    with contextlib.suppress(Exception):
+                        await _shutting_down(scope, receive, send_with_id)
+                raise
             except Exception:
-                log.exception("http.unhandled_error", path=scope.get("path"))
+                log.exception("http.unhandled_error", path=_logged_path(scope))
                 if response_started:
                     raise
                 await internal_error_response()(scope, receive, send_with_id)
@@ -66,6 +77,21 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+async def _shutting_down(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(503, "The server is shutting down; retry the request")
+    response.headers["Retry-After"] = "1"
+    await response(scope, receive, send)
+
+
+def _logged_path(scope: Scope) -> str:
+    """The request path with secret path parameters masked (never the query string)."""
+    path = str(scope.get("path", ""))
+    for name, value in (scope.get("path_params") or {}).items():
+        if name in SECRET_PATH_PARAMETERS and isinstance(value, str) and value:
+            path = path.replace(value, "***")
+    return path
+
+
 def _log_request(scope: Scope, status: int, started: float) -> None:
     client = scope.get("client")
     principal = scope.get(PRINCIPAL_KEY)
@@ -73,7 +99,7 @@ def _log_request(scope: Scope, status: int, started: float) -> None:
     log.info(
         "http.request",
         method=scope.get("method"),
-        path=scope.get("path"),
+        path=_logged_path(scope),
         status=status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         client=client[0] if client else None,

@@ -29,6 +29,8 @@ from mailwire.services.container import Services
 _GROUP = "x-ee-group"
 _ACTION = "x-ee-action"
 _BODY_LIMIT = "x-mailwire-body-limit"
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 #: Scope key under which the authenticated token record travels with the request.
 PRINCIPAL_KEY = "mailwire.principal"
 
@@ -92,7 +94,12 @@ class MailwireRoute(APIRoute):
             if self.declared is not None:
                 request.scope[PRINCIPAL_KEY] = await self._authenticate(request, *self.declared)
             limit = self.body_limit or request.app.state.body_limit
-            return await handler(_limited(request, limit))
+            limited = _limited(request, limit)
+            if request.method not in _BODILESS_METHODS:
+                # Read (and cache) the body here: FastAPI turns any error raised while
+                # it reads the body itself into a generic 400, losing the 413.
+                await limited.body()
+            return await handler(limited)
 
         return guarded
 

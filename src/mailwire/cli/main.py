@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.exceptions import TyperException
 
 from mailwire import __version__
 from mailwire.cli import encrypt, serve, tokens
@@ -26,4 +29,16 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    """Run the CLI; usage errors are one line on stderr and exit code 2."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except TyperException as exc:
+        message = exc.format_message().strip()
+        if "\n" in message:  # the help text, for a group called without a command
+            print(message, file=sys.stderr)
+        else:
+            print(f"mailwire: error: {message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -127,11 +127,19 @@ class MailwireServer:
         except subprocess.TimeoutExpired:
             self.kill()
             raise
+        finally:
+            self._close_pipe()
 
     def kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(10)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        # The pump thread ends at EOF once the process is gone; the pipe is ours to close.
+        if self._process is not None and self._process.stdout is not None:
+            self._process.stdout.close()
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
