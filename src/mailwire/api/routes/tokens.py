@@ -51,8 +51,7 @@ async def list_tokens(
         str | None, Query(max_length=256, description="Only tokens bound to this account")
     ] = None,
 ) -> TokensResponse:
-    account = account.strip() or None if account is not None else None
-    query = query.strip() or None if query is not None else None
+    account, query = _trimmed(account), _trimmed(query)
     found = await svc.tokens.list(account=account, query=query, page=page, page_size=pageSize)
     return TokensResponse(
         account=account,
@@ -105,3 +104,8 @@ async def get_token(token: TokenId, svc: Svc) -> TokenResponse:
 )
 async def delete_token(token: TokenId, svc: Svc) -> DeleteTokenResponse:
     return DeleteTokenResponse(deleted=await svc.tokens.revoke(token.lower()))
+
+
+def _trimmed(value: str | None) -> str | None:
+    """Query arguments are trimmed; an empty one counts as absent."""
+    return (value.strip() or None) if value is not None else None
