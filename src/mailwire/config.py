@@ -103,8 +103,15 @@ class Settings(BaseSettings):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters long")
+        if value is not None:
+            _check_secret_length(value)
+        return value
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:  # they were once MAILWIRE_SECRET, so the same rule held
+            _check_secret_length(secret)
         return value
 
     @field_validator("trusted_proxies")
@@ -138,6 +145,11 @@ class Settings(BaseSettings):
         if self.secret is not None:
             values.append(self.secret.get_secret_value())
         return values
+
+
+def _check_secret_length(secret: SecretStr) -> None:
+    if len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters long")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -13,13 +13,17 @@ from mailwire.config import Settings
 from mailwire.errors import DataDirError, SecretMismatchError, StoreUnavailableError
 from mailwire.store import rotation
 from mailwire.store.keys import RELOAD_CHECK_INTERVAL_S
-from mailwire.store.migrate import current_revision, head_revision
+from mailwire.store.migrate import HEAD_REVISION, current_revision, head_revision
 from mailwire.store.secret_file import read_secret_file
 from mailwire.store.store import Store, open_store
 from mailwire.testing.ports import find_free_port
 from mailwire.testing.postgres import settings_for
 
 Factory = Callable[..., Settings]
+
+
+def test_head_revision_constant_matches_the_migration_files() -> None:
+    assert head_revision() == HEAD_REVISION
 
 
 async def test_migrations_reach_head_and_are_idempotent(make_settings: Factory) -> None:
@@ -136,3 +140,14 @@ async def test_refuses_a_data_dir_that_cannot_be_created(tmp_path: Path) -> None
     (tmp_path / "file").write_text("a file where a directory should be")
     with pytest.raises(DataDirError, match="not usable"):
         await open_store(settings_for(tmp_path / "file" / "data"))
+
+
+async def test_many_first_starts_at_once_all_succeed(make_settings: Factory) -> None:
+    # A new SQLite file is switched to WAL by whichever connection comes first;
+    # the others must wait for it rather than fail with "database is locked". The
+    # race is timing-dependent (seen once under full-suite load): this is a stress
+    # guard, not a deterministic reproduction.
+    settings = make_settings()
+    stores = await asyncio.gather(*(open_store(settings) for _ in range(8)))
+    for store in stores:
+        await store.close()

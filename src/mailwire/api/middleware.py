@@ -22,9 +22,10 @@ from mailwire.logs import get_logger, log_context
 log = get_logger("mailwire.api")
 
 REQUEST_ID_HEADER = b"x-request-id"
-#: Path parameters whose values must not reach the log: `DELETE /v1/tokens/{token}`
-#: accepts the token itself as well as its id.
-SECRET_PATH_PARAMETERS = frozenset({"token"})
+#: What an access token looks like in a path: `DELETE /v1/tokens/{token}` accepts the
+#: token itself, and a mistyped URL (trailing slash, extra segment) matches no route,
+#: so the log masks the shape wherever it appears rather than a named parameter.
+_TOKEN_IN_PATH = re.compile(r"[0-9A-Fa-f]{64}")
 #: A client-supplied request id is kept only if it is short and plain.
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -84,12 +85,8 @@ async def _shutting_down(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _logged_path(scope: Scope) -> str:
-    """The request path with secret path parameters masked (never the query string)."""
-    path = str(scope.get("path", ""))
-    for name, value in (scope.get("path_params") or {}).items():
-        if name in SECRET_PATH_PARAMETERS and isinstance(value, str) and value:
-            path = path.replace(value, "***")
-    return path
+    """The request path with anything token-shaped masked (never the query string)."""
+    return _TOKEN_IN_PATH.sub("***", str(scope.get("path", "")))
 
 
 def _log_request(scope: Scope, status: int, started: float) -> None:

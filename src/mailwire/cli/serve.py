@@ -23,8 +23,6 @@ from mailwire.cli.options import (
 from mailwire.config import Settings
 from mailwire.errors import StartupError
 from mailwire.logs import configure_logging
-from mailwire.runtime.serve import run_blocking
-from mailwire.runtime.workers import run_workers
 
 
 def serve(
@@ -54,6 +52,11 @@ def serve(
         workers=workers,
     )
     configure_logging(settings.log_level, secrets=settings.secret_values())
+    # The server stack (FastAPI, uvicorn) is imported here, not at module level, so
+    # that the other commands start without paying for it.
+    from mailwire.runtime.serve import run_blocking  # noqa: PLC0415
+    from mailwire.runtime.workers import run_workers  # noqa: PLC0415
+
     try:
         if settings.workers > 1:
             raise typer.Exit(run_workers(settings, on_ready=_announcer(settings)))

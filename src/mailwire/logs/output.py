@@ -43,6 +43,10 @@ _LEVELS: Mapping[str, int] = MappingProxyType(
 _MAX_CACHED_KEY = 64
 _KEY_CACHE_SIZE = 1024
 
+#: Libraries whose info lines (Alembic's "Context impl SQLiteImpl" on every start)
+#: are noise outside debugging.
+_CHATTY_LIBRARIES = ("alembic", "aiosqlite", "asyncio")
+
 _RESERVED = frozenset({"time", "level", "logger", "event", "exc", "stack"})
 _FIELDS_ATTR = "_mailwire_fields"
 
@@ -215,6 +219,11 @@ def configure_logging(
     access.propagate = False
     access.setLevel(logging.CRITICAL + 1)
     access.disabled = True
+    # Chatty libraries speak at info on every start; keep them to warnings unless debugging.
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
+        )
 
 
 class StructLogger:

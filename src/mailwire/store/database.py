@@ -36,6 +36,8 @@ from mailwire.errors import DataDirError, StoreError, StoreUnavailableError
 
 #: How long a SQLite connection waits for another process's write lock (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Tries at switching a new SQLite file to WAL while another connection holds it (50 ms apart).
+WAL_SWITCH_ATTEMPTS = 100
 #: Pool sizes: reads may run in parallel; SQLite writes are serialised anyway.
 READ_POOL_SIZE = 8
 POSTGRES_POOL_SIZE = 10
@@ -132,13 +134,10 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         # Take transaction control away from the driver so that BEGIN is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-            "PRAGMA synchronous=NORMAL",
-        ):
-            cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -146,6 +145,23 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         conn.exec_driver_sql(begin_statement)
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent, so only the first connection ever changes it).
+
+    The switch needs an exclusive lock and SQLite does not wait for it on the busy
+    handler, so two processes opening a new database at once can see "locked":
+    retry a bounded number of times. This runs on the driver's thread, not the loop.
+    """
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _postgres_connect_args(schema: str | None) -> dict[str, Any]:

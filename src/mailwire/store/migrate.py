@@ -3,40 +3,37 @@
 PostgreSQL: the upgrade runs under a transaction-scoped advisory lock, so the
 first node migrates and the others wait, then find nothing to do. SQLite: the
 write transaction (BEGIN IMMEDIATE) serialises processes the same way.
+
+Every start (and every CLI command) opens the store, and importing Alembic
+costs about a third of a second, so a schema already at `HEAD_REVISION` is
+recognised with one query and Alembic is loaded only when there is work to do.
+A test keeps `HEAD_REVISION` equal to the newest revision file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError
 
 from mailwire.store.database import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: The newest revision in `migrations/versions`; update it with each new revision.
+HEAD_REVISION = "0001"
 #: Arbitrary constant naming Mailwire's migration lock among PostgreSQL advisory locks.
 _ADVISORY_LOCK_KEY = 0x4D41494C57495245  # "MAILWIRE"
 
 
-def _config(connection: sa.Connection, schema: str | None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    config.attributes["schema"] = schema
-    return config
-
-
-def head_revision() -> str | None:
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    return script.get_current_head()
-
-
 async def migrate(database: Database) -> None:
     """Bring the schema to the newest revision."""
+    if await current_revision(database) == HEAD_REVISION:
+        return
     async with database.write() as conn:
         if not database.is_sqlite:
             await conn.execute(
@@ -49,14 +46,42 @@ async def migrate(database: Database) -> None:
         await conn.run_sync(_upgrade, database.schema)
 
 
-def _upgrade(connection: sa.Connection, schema: str | None) -> None:
-    command.upgrade(_config(connection, schema), "head")
-
-
 async def current_revision(database: Database) -> str | None:
-    async with database.read() as conn:
-        return await conn.run_sync(_current)
+    """The revision recorded in the database, or None for an empty one."""
+    try:
+        async with database.read() as conn:
+            if not await conn.run_sync(_has_version_table):
+                return None
+            value = (
+                await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except DBAPIError:
+        return None  # e.g. the schema does not exist yet
+    return None if value is None else str(value)
 
 
-def _current(connection: sa.Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def head_revision() -> str | None:
+    """The newest revision among the migration files, as Alembic computes it."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - see the module docstring
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def _has_version_table(connection: sa.Connection) -> bool:
+    return sa.inspect(connection).has_table("alembic_version")
+
+
+def _config(connection: sa.Connection, schema: str | None) -> Config:
+    from alembic.config import Config  # noqa: PLC0415 - see the module docstring
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    return config
+
+
+def _upgrade(connection: sa.Connection, schema: str | None) -> None:
+    from alembic import command  # noqa: PLC0415 - see the module docstring
+
+    command.upgrade(_config(connection, schema), "head")

@@ -61,6 +61,7 @@ class MailwireServer:
     url: str = ""
     log_path: Path = field(init=False)
     _process: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
+    _pump: threading.Thread | None = field(default=None, init=False, repr=False)
     _lines: queue.Queue[str] = field(default_factory=queue.Queue, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,8 +97,13 @@ class MailwireServer:
         log_file.close()
         stdout = self._process.stdout
         assert stdout is not None
-        threading.Thread(target=_pump, args=(stdout, self._lines), daemon=True).start()
-        self.url = self._wait_for_banner()
+        self._pump = threading.Thread(target=_pump, args=(stdout, self._lines), daemon=True)
+        self._pump.start()
+        try:
+            self.url = self._wait_for_banner()
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def _wait_for_banner(self) -> str:
@@ -137,7 +143,10 @@ class MailwireServer:
         self._close_pipe()
 
     def _close_pipe(self) -> None:
-        # The pump thread ends at EOF once the process is gone; the pipe is ours to close.
+        # The pump thread ends at EOF once the process is gone; let it finish its last
+        # read before the pipe is closed under it.
+        if self._pump is not None:
+            self._pump.join(5)
         if self._process is not None and self._process.stdout is not None:
             self._process.stdout.close()
 
