@@ -43,6 +43,12 @@ class DataDirError(StartupError):
     code = "DataDirError"
 
 
+class ListenError(StartupError):
+    """A listening socket cannot be opened (address in use, not permitted, unknown host)."""
+
+    code = "ListenError"
+
+
 class SecretMismatchError(StartupError):
     """The configured secret cannot decrypt the data already stored (never re-key silently)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -142,3 +143,22 @@ def test_a_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 
     assert "chmod 600" in refusal_line(result)
     assert (data_dir / "secret").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_busy_port_is_one_line_and_exit_2(tmp_path: Path, workers: str) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = mailwire_cli(
+            "serve", "--port", str(port), "--workers", workers, "--data-dir", str(tmp_path / "d")
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"mailwire: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in result.stderr

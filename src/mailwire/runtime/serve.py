@@ -21,6 +21,7 @@ import uvicorn
 from mailwire.api.app import create_app
 from mailwire.config import Settings
 from mailwire.logs import get_logger
+from mailwire.net.listeners import bind_tcp
 from mailwire.services.container import Services
 from mailwire.store.store import Store, open_store
 
@@ -124,8 +125,11 @@ def listening_url(server: uvicorn.Server) -> str:
 
 
 def run_blocking(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
-    """Entry point for a single process (and for each worker process)."""
+    """Entry point for a single process: bind the port, then serve on it."""
+    sock = bind_tcp(settings.host, settings.port)
     try:
-        asyncio.run(serve(settings, on_ready=on_ready))
+        asyncio.run(serve(settings, sockets=[sock], on_ready=on_ready))
     except KeyboardInterrupt:  # pragma: no cover - SIGINT arrives as a handled signal
         sys.exit(130)
+    finally:
+        sock.close()
