@@ -51,12 +51,6 @@ async def services(request: Request) -> Services:
     return found
 
 
-def principal(request: Request) -> TokenRecord:
-    """The token that authenticated this request (a FastAPI dependency)."""
-    record: TokenRecord = request.scope[PRINCIPAL_KEY]
-    return record
-
-
 def client_address(request: Request) -> IPAddress | None:
     if request.client is None:
         return None

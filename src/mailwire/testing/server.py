@@ -156,12 +156,6 @@ class MailwireServer:
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.logs().splitlines()[-lines:])
 
-    def stdout_lines(self) -> list[str]:
-        collected: list[str] = []
-        while not self._lines.empty():
-            collected.append(self._lines.get_nowait())
-        return collected
-
     def __enter__(self) -> MailwireServer:
         return self.start()
 
