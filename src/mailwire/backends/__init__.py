@@ -1,5 +1,6 @@
 """Mail providers behind one interface: IMAP/SMTP, Gmail API, Microsoft Graph.
 
-Nothing lives here yet. Backends speak to mail servers through `net` and the
-sans-io cores in `protocols`; they never touch the store.
+`backends.imap` holds the asyncio IMAP client connection, driving the sans-io
+core in `protocols.imap` over `net` (TLS contexts). Gmail and Graph come later.
+Backends speak to mail servers and never touch the store.
 """

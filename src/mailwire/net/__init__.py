@@ -1,4 +1,5 @@
-"""Network plumbing: asyncio streams, TLS contexts, listeners, task spawning.
+"""Network plumbing: listening sockets (`listeners`) and client TLS contexts (`tls`).
 
-Nothing lives here yet. It knows sockets, not protocols.
+It knows sockets and TLS, not protocols; asyncio stream helpers and task
+spawning will join it.
 """

@@ -75,6 +75,9 @@ $special_use}
 
 protocol imap {
   mail_max_userip_connections = $max_connections
+  # COMPRESS=DEFLATE (RFC 4978), so clients can test compression for real.
+  # No global mail_plugins is set, so this is the whole list.
+  mail_plugins = imap_zlib
 }
 
 service anvil {

@@ -1,0 +1,38 @@
+"""Client TLS contexts for outgoing connections (IMAP, and later SMTP).
+
+Verification is on unless the caller opts out explicitly: the certificate
+chain must reach a trusted anchor (the system store, or `ca_file` alone when
+given) and must name the host. `verify=False` mirrors an account's
+`tls.rejectUnauthorized: false` for servers with self-signed certificates; it
+still encrypts, but proves nothing about the peer. TLS 1.0 and 1.1 are refused
+either way (RFC 8996 deprecates them).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+#: The oldest protocol version offered (RFC 8996: TLS 1.0 and 1.1 are deprecated).
+MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+
+
+def client_context(*, verify: bool = True, ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """Build a client context: verifying by default, or not at all with `verify=False`.
+
+    `ca_file` (PEM) replaces the system trust store as the set of anchors; it
+    is ignored when `verify` is False.
+    """
+    if verify:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file is not None else None
+        )
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.check_hostname = True
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # The order matters: check_hostname must be off before CERT_NONE is allowed.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = MINIMUM_VERSION
+    return context
