@@ -43,8 +43,8 @@ from mailwire.logs import get_logger
 from mailwire.net.tls import client_context
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.commands import Command, EncodedCommand, EncodingContext, Tagger
-from mailwire.protocols.imap.errors import ProtocolError
-from mailwire.protocols.imap.parser import NEED_DATA, ResponseParser
+from mailwire.protocols.imap.errors import LimitExceededError, ProtocolError
+from mailwire.protocols.imap.parser import NEED_DATA, Limits, ResponseParser
 from mailwire.protocols.imap.responses import (
     Capability,
     Continuation,
@@ -60,6 +60,11 @@ from mailwire.protocols.imap.responses import (
 log = get_logger(__name__)
 
 Security = Literal["tls", "starttls", "none"]
+#: Untagged responses one command may collect before the connection gives up. Each
+#: is kept until the command ends, so a server flooding them (millions of `* 1
+#: RECENT`) would otherwise grow memory until the command timeout; the sync fetches
+#: in batches far below this.
+MAX_UNTAGGED_PER_COMMAND = 250_000
 #: Answers an unexpected continuation during a command (SASL challenges).
 ContinuationHandler = Callable[[Continuation], bytes]
 
@@ -84,6 +89,8 @@ class ImapConnection:
         command_timeout: float,
         on_line: LineHook | None,
         disable_rev2: bool,
+        limits: Limits | None = None,
+        max_untagged: int = MAX_UNTAGGED_PER_COMMAND,
     ) -> None:
         self.host = host
         self.port = port
@@ -93,7 +100,8 @@ class ImapConnection:
         self.broken = False
         self.command_timeout = command_timeout
         self._stream = stream
-        self._parser = ResponseParser()
+        self._parser = ResponseParser(limits)
+        self.max_untagged = max_untagged
         self._tagger = Tagger()
         self._on_line = on_line
         self._disable_rev2 = disable_rev2
@@ -114,6 +122,8 @@ class ImapConnection:
         command_timeout: float = 60.0,
         on_line: LineHook | None = None,
         disable_rev2: bool = False,
+        limits: Limits | None = None,
+        max_untagged: int = MAX_UNTAGGED_PER_COMMAND,
     ) -> Self:
         """Connect, read the greeting and settle TLS; see the module docstring."""
         context = client_context(verify=verify, ca_file=ca_file) if security != "none" else None
@@ -133,6 +143,8 @@ class ImapConnection:
             command_timeout=command_timeout,
             on_line=on_line,
             disable_rev2=disable_rev2,
+            limits=limits,
+            max_untagged=max_untagged,
         )
         try:
             await conn._greet(greeting_timeout)
@@ -305,6 +317,14 @@ class ImapConnection:
                 raise self.fail(ImapProtocolError("a second greeting"))
             else:
                 self.note_untagged(event, command.name)
+                if len(untagged) >= self.max_untagged:
+                    limit = LimitExceededError(
+                        "max_untagged_per_command",
+                        f"{command.name} drew more than {self.max_untagged} untagged responses",
+                    )
+                    raise self.fail(
+                        ImapProtocolError(f"server broke the protocol: {limit}")
+                    ) from limit
                 untagged.append(event)
 
     def note_untagged(self, event: Untagged, command: str) -> None:
