@@ -27,16 +27,6 @@ from mailwire.errors import (
     StoreUnavailableError,
 )
 
-#: Exception class -> HTTP status. The first matching entry wins (subclasses first).
-STATUS_BY_ERROR: tuple[tuple[type[MailwireError], int], ...] = (
-    (InputError, 400),
-    (AuthenticationError, 401),
-    (AccessDeniedError, 403),
-    (NotFoundError, 404),
-    (RateLimitedError, 429),
-    (StoreUnavailableError, 503),
-)
-
 
 class PayloadTooLargeError(MailwireError):
     """The request body is over the route's limit (HTTP 413)."""
@@ -44,15 +34,15 @@ class PayloadTooLargeError(MailwireError):
     code = "PayloadTooLarge"
 
 
-class RequestTimeoutError(MailwireError):
-    """The request took longer than its deadline (HTTP 504)."""
-
-    code = "Timeout"
-
-
-_EXTRA_STATUSES: tuple[tuple[type[MailwireError], int], ...] = (
+#: Exception class -> HTTP status. The first matching entry wins (subclasses first).
+STATUS_BY_ERROR: tuple[tuple[type[MailwireError], int], ...] = (
+    (InputError, 400),
+    (AuthenticationError, 401),
+    (AccessDeniedError, 403),
+    (NotFoundError, 404),
     (PayloadTooLargeError, 413),
-    (RequestTimeoutError, 504),
+    (RateLimitedError, 429),
+    (StoreUnavailableError, 503),
 )
 
 
@@ -74,7 +64,7 @@ def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def status_for(exc: MailwireError) -> int:
-    for error_type, status in (*STATUS_BY_ERROR, *_EXTRA_STATUSES):
+    for error_type, status in STATUS_BY_ERROR:
         if isinstance(exc, error_type):
             return status
     return 500

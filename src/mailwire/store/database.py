@@ -178,14 +178,14 @@ async def _translated() -> AsyncIterator[None]:
     try:
         yield
     except (OperationalError, OSError) as exc:
-        raise StoreUnavailableError(_describe(exc)) from exc
+        raise StoreUnavailableError(describe_error(exc)) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise StoreUnavailableError(_describe(exc)) from exc
+            raise StoreUnavailableError(describe_error(exc)) from exc
         raise
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """One line about a driver failure, without the statement or its parameters."""
     original = getattr(exc, "orig", None) or exc
     lines = str(original).splitlines()
@@ -206,9 +206,9 @@ async def open_database(url: str, *, schema: str | None, data_dir: Path | None) 
         await database.close()
         if database.is_sqlite:
             raise DataDirError(
-                f"cannot open the database in {data_dir}: {_describe(exc)}"
+                f"cannot open the database in {data_dir}: {describe_error(exc)}"
             ) from None
-        raise StoreUnavailableError(f"cannot use the database: {_describe(exc)}") from None
+        raise StoreUnavailableError(f"cannot use the database: {describe_error(exc)}") from None
     return database
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailwire.config import Settings
 from mailwire.errors import DataDirError, DecryptionError, SecretMismatchError, StoreError
 from mailwire.store.cipher import Keyring, generate_secret
-from mailwire.store.database import Database, open_database, prepare_data_dir
+from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
 from mailwire.store.schema import secrets as secrets_table
@@ -69,9 +69,9 @@ async def _migrate(database: Database, settings: Settings) -> None:
     except (SQLAlchemyError, StoreError) as exc:
         if database.is_sqlite:
             raise DataDirError(
-                f"the database in {settings.data_dir} cannot be used: {_first_line(exc)}"
+                f"the database in {settings.data_dir} cannot be used: {describe_error(exc)}"
             ) from None
-        raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
+        raise StoreError(f"cannot migrate the database: {describe_error(exc)}") from None
 
 
 async def _establish_keys(database: Database, settings: Settings) -> KeySource:
@@ -116,8 +116,3 @@ async def _verify_keys(secrets: SecretStore, keys: KeySource) -> None:
             "written with, or list it in MAILWIRE_PREVIOUS_SECRETS; refusing to start "
             "rather than re-keying"
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return (text.splitlines() or [type(exc).__name__])[0][:300]
