@@ -60,6 +60,18 @@ async def _trigger_error(conn: ImapConnection) -> BaseException:
     return caught.value
 
 
+async def _trigger_error_measuring_memory(conn: ImapConnection) -> tuple[BaseException, int]:
+    """`_trigger_error`, plus the peak of memory allocated while it ran (bytes)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        error = await _trigger_error(conn)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return error, peak
+
+
 def _limit_of(error: BaseException) -> str:
     assert isinstance(error, ImapProtocolError)
     cause = error.__cause__
@@ -72,13 +84,7 @@ async def test_endless_line_stops_at_max_line_length_with_bounded_memory() -> No
     budget = LIMITS.max_line_length + 16 * _MIB
     with HostileImapServer(Behaviour.ENDLESS_LINE, max_bytes=budget) as server:
         conn = await _selected(server, command_timeout=10)
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            error = await _trigger_error(conn)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        error, peak = await _trigger_error_measuring_memory(conn)
         assert _limit_of(error) == "max_line_length"
         # The client was fed more than the limit, yet held little more than it.
         assert server.bytes_sent > LIMITS.max_line_length
@@ -94,13 +100,7 @@ async def test_literal_flood_stops_at_the_line_after_the_literal() -> None:
         Behaviour.LITERAL_FLOOD, max_bytes=budget, literal_size=literal
     ) as server:
         conn = await _selected(server, command_timeout=10)
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            error = await _trigger_error(conn)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        error, peak = await _trigger_error_measuring_memory(conn)
         assert _limit_of(error) == "max_line_length"
         assert server.bytes_sent > literal + LIMITS.max_line_length
         assert peak < literal + LIMITS.max_line_length + 8 * _MIB
