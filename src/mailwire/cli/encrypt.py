@@ -6,9 +6,16 @@ from typing import Annotated
 
 import typer
 
-from mailwire.cli.options import DatabaseSchema, DatabaseUrl, DataDir, fail, run, settings_from
+from mailwire.cli.options import (
+    DatabaseSchema,
+    DatabaseUrl,
+    DataDir,
+    fail,
+    run,
+    settings_from,
+    with_services,
+)
 from mailwire.services.container import Services
-from mailwire.store.store import open_store
 
 
 def encrypt(
@@ -30,24 +37,20 @@ def encrypt(
         data_dir=data_dir, database_url=database_url, database_schema=database_schema
     )
 
-    async def act() -> None:
-        store = await open_store(settings)
-        try:
-            keys = Services.build(store).keys
-            if rotate:
-                key_id, report = await keys.rotate()
-                print(f"current key: {key_id}")
-                for old, count in sorted(report.rewritten.items()):
-                    print(f"re-encrypted {count} secret(s) from key {old}")
-                print(f"re-encrypted {report.total} secret(s) in all")
-                if report.unreadable:
-                    fail(f"{report.unreadable} secret(s) could not be decrypted", 1)
-            status = await keys.status()
-            print(f"current key: {status.current_key_id}")
-            for key_id, count in sorted(status.rows_by_key.items()):
-                marker = " (current)" if key_id == status.current_key_id else ""
-                print(f"key {key_id}: {count} secret(s){marker}")
-        finally:
-            await store.close()
+    async def act(services: Services) -> None:
+        keys = services.keys
+        if rotate:
+            key_id, report = await keys.rotate()
+            print(f"current key: {key_id}")
+            for old, count in sorted(report.rewritten.items()):
+                print(f"re-encrypted {count} secret(s) from key {old}")
+            print(f"re-encrypted {report.total} secret(s) in all")
+            if report.unreadable:
+                fail(f"{report.unreadable} secret(s) could not be decrypted", 1)
+        status = await keys.status()
+        print(f"current key: {status.current_key_id}")
+        for key_id, count in sorted(status.rows_by_key.items()):
+            marker = " (current)" if key_id == status.current_key_id else ""
+            print(f"key {key_id}: {count} secret(s){marker}")
 
-    run(act())
+    run(with_services(settings, act))

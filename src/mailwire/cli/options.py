@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -12,6 +12,8 @@ import typer
 
 from mailwire.config import Settings, load_settings
 from mailwire.errors import ConfigError, MailwireError, StartupError
+from mailwire.services.container import Services
+from mailwire.store.store import open_store
 
 T = TypeVar("T")
 
@@ -43,6 +45,15 @@ def settings_from(**overrides: Any) -> Settings:
         return load_settings(**overrides)
     except ConfigError as exc:
         fail(str(exc), EXIT_REFUSED)
+
+
+async def with_services(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the store, run one action on the services, and close the store again."""
+    store = await open_store(settings)
+    try:
+        return await action(Services.build(store))
+    finally:
+        await store.close()
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

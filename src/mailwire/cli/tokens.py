@@ -6,9 +6,8 @@ token with no `permissions` (the default `*` scope reaches everything).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
@@ -20,23 +19,13 @@ from mailwire.cli.options import (
     fail,
     run,
     settings_from,
+    with_services,
 )
-from mailwire.config import Settings
 from mailwire.domain.tokens import Scope, TokenRecord
 from mailwire.services.container import Services
 from mailwire.services.tokens import TokenRequest
-from mailwire.store.store import open_store
 
 app = typer.Typer(help="Issue, list and revoke API access tokens.", no_args_is_help=True)
-T = TypeVar("T")
-
-
-async def _with_services(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
-    store = await open_store(settings)
-    try:
-        return await action(Services.build(store))
-    finally:
-        await store.close()
 
 
 @app.command("issue")
@@ -67,7 +56,7 @@ def issue(
         expires_at=None if expires is None else _epoch_ms(expires),
     )
     issued = run(
-        _with_services(settings, lambda svc: svc.tokens.issue(request, allow_unrestricted=True))
+        with_services(settings, lambda svc: svc.tokens.issue(request, allow_unrestricted=True))
     )
     print(issued.token)
 
@@ -93,7 +82,7 @@ def list_tokens(
                 break
         return records
 
-    for record in run(_with_services(settings, collect)):
+    for record in run(with_services(settings, collect)):
         print("\t".join(_columns(record)))
 
 
@@ -108,7 +97,7 @@ def revoke(
     settings = settings_from(
         data_dir=data_dir, database_url=database_url, database_schema=database_schema
     )
-    if not run(_with_services(settings, lambda svc: svc.tokens.revoke(token.strip().lower()))):
+    if not run(with_services(settings, lambda svc: svc.tokens.revoke(token.strip().lower()))):
         fail("no token has this value or id", EXIT_FAILURE)
     print("revoked")
 
