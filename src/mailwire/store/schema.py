@@ -76,3 +76,145 @@ token_hits = sa.Table(
     sa.Column("window_start", sa.BigInteger, primary_key=True),
     sa.Column("hits", sa.Integer, nullable=False),
 )
+
+#: An auto-incrementing 64-bit key; SQLite only aliases the rowid for INTEGER.
+_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+#: Mailwire processes (one row per `serve` worker process, on every node). A
+#: process heartbeats its row; accounts are leased to live processes only, so a
+#: process that dies loses its accounts to the others once its lease expires.
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(256), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=False, index=True),
+)
+
+#: Mail accounts. `settings` holds the non-secret configuration in the API's own
+#: shape (camelCase, as accepted by `POST /v1/account`, minus every password and
+#: token, which live in `secrets` under scope "account"). `revision` grows with
+#: every change the owning worker must act on (configuration, reconnect), and
+#: `sync_seq` with every sync request; the worker compares them with what it saw.
+#: `owner`/`lease_expires` say which process runs the account's worker.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("email", sa.String(512), nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("last_error", sa.JSON, nullable=True),
+    sa.Column("notify_from", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("sync_time", sa.BigInteger, nullable=True),
+    sa.Column("initialized", sa.Boolean, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("sync_seq", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(64), nullable=True, index=True),
+    sa.Column("lease_expires", sa.BigInteger, nullable=True),
+)
+
+#: Recorded protocol exchange of accounts with `logs: true`: one row per line,
+#: already masked, trimmed by count and age per account.
+account_logs = sa.Table(
+    "account_logs",
+    metadata,
+    sa.Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "account",
+        sa.String(256),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("src", sa.String(1), nullable=False),
+    sa.Column("msg", sa.Text, nullable=False),
+    sa.Index("ix_account_logs_account_id", "account", "id"),
+)
+
+#: Folders of an account and their sync state (RFC 3501 UIDVALIDITY/UIDNEXT,
+#: RFC 7162 HIGHESTMODSEQ). `id` is part of every message id, so a folder that is
+#: deleted and recreated gets a new id and old message ids never resolve to it.
+mailboxes = sa.Table(
+    "mailboxes",
+    metadata,
+    sa.Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column(
+        "account",
+        sa.String(256),
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("delimiter", sa.String(8), nullable=True),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("parent_path", sa.String(1024), nullable=True),
+    sa.Column("special_use", sa.String(32), nullable=True),
+    sa.Column("special_use_source", sa.String(16), nullable=True),
+    sa.Column("flags", sa.JSON, nullable=False),
+    sa.Column("subscribed", sa.Boolean, nullable=False),
+    sa.Column("uid_validity", sa.BigInteger, nullable=True),
+    sa.Column("uid_next", sa.BigInteger, nullable=True),
+    sa.Column("highest_modseq", sa.BigInteger, nullable=True),
+    sa.Column("messages", sa.Integer, nullable=False),
+    sa.Column("synced_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("account", "path"),
+)
+
+#: The message index: one row per message per folder, keyed by the folder row and
+#: the UID (valid for the folder's `uid_validity`). Envelope fields are columns
+#: where lists and searches filter on them, the rest is JSON in the API's shape.
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column(
+        "mailbox_id",
+        _ROW_ID,
+        sa.ForeignKey("mailboxes.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("uid", sa.BigInteger, primary_key=True),
+    sa.Column("account", sa.String(256), nullable=False),
+    sa.Column("email_id", sa.String(128), nullable=True),
+    sa.Column("thread_id", sa.String(128), nullable=True),
+    sa.Column("modseq", sa.BigInteger, nullable=True),
+    sa.Column("flags", sa.JSON, nullable=False),
+    sa.Column("labels", sa.JSON, nullable=True),
+    sa.Column("internal_date", sa.BigInteger, nullable=True),
+    sa.Column("date", sa.BigInteger, nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("from_address", sa.String(512), nullable=True),
+    sa.Column("message_id", sa.String(998), nullable=True),
+    sa.Column("in_reply_to", sa.Text, nullable=True),
+    sa.Column("envelope", sa.JSON, nullable=False),
+    sa.Column("structure", sa.JSON, nullable=True),
+    sa.Column("indexed_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_messages_account_internal_date", "account", "internal_date"),
+    sa.Index("ix_messages_account_message_id", "account", "message_id"),
+)
+
+#: The transactional outbox: each detected change appends its event here in the
+#: same transaction as the index update, so an event exists exactly when the
+#: change it reports was recorded. `seq` orders events; consumers (the change
+#: stream, the webhook relay) remember the last `seq` they handled. `account` has
+#: no foreign key: `accountDeleted` outlives its account.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", _ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("account", sa.String(256), nullable=False, index=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(1024), nullable=True),
+    sa.Column("special_use", sa.String(32), nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
+)

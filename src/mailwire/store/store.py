@@ -20,6 +20,7 @@ from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
+from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.secret_file import SECRET_FILE_NAME, read_secret_file, write_secret_file
 from mailwire.store.secrets import SecretStore
@@ -37,6 +38,7 @@ class Store:
     keys: KeySource
     secrets: SecretStore
     tokens: TokenStore
+    outbox: OutboxStore
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -60,7 +62,13 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
     except BaseException:
         await database.close()
         raise
-    return Store(database=database, keys=keys, secrets=secrets, tokens=TokenStore(database))
+    return Store(
+        database=database,
+        keys=keys,
+        secrets=secrets,
+        tokens=TokenStore(database),
+        outbox=OutboxStore(database, clock=clock),
+    )
 
 
 async def _migrate(database: Database, settings: Settings) -> None:
