@@ -16,6 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailwire.config import Settings
 from mailwire.errors import DataDirError, DecryptionError, SecretMismatchError, StoreError
+from mailwire.store.account_logs import AccountLogStore
+from mailwire.store.accounts import AccountStore
 from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.keys import KeySource
@@ -39,6 +41,8 @@ class Store:
     secrets: SecretStore
     tokens: TokenStore
     outbox: OutboxStore
+    accounts: AccountStore
+    account_logs: AccountLogStore
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -68,6 +72,8 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         secrets=secrets,
         tokens=TokenStore(database),
         outbox=OutboxStore(database, clock=clock),
+        accounts=AccountStore(database, secrets, keys, clock=clock),
+        account_logs=AccountLogStore(database, clock=clock),
     )
 
 
