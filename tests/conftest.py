@@ -1,4 +1,4 @@
-"""Fixtures that start real peers for tests whose behaviour crosses a wire.
+"""Shared fixtures: real peers for tests whose behaviour crosses a wire, and stores.
 
 `dovecot` is a private Dovecot (session-scoped: it starts in well under a
 second but stops in about one) with one user, `dovecot_user`. `smtp_sink` is a
@@ -12,11 +12,15 @@ broken environment and fails loudly.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from mailwire.config import Settings
+from mailwire.store.store import Store, open_store
 from mailwire.testing.dovecot import DOVECOT_BINARY, Dovecot, MailUser, scratch_directory
+from mailwire.testing.postgres import postgres_schema, settings_for
 from mailwire.testing.smtp_sink import SmtpSink
 from mailwire.testing.tls import TLSCertificate, generate_self_signed
 
@@ -56,3 +60,32 @@ def smtp_sink(tls_cert: TLSCertificate) -> Iterator[SmtpSink]:
     """An SMTP sink on a free loopback port, offering (not requiring) STARTTLS, no AUTH."""
     with SmtpSink(tls=tls_cert) as sink:
         yield sink
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def make_settings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SettingsFactory]:
+    """Settings for this test's database, `make_settings(secret=...)`: SQLite, then PostgreSQL.
+
+    PostgreSQL runs when `MAILWIRE_TEST_DATABASE_URL` is set (CI sets it); each
+    test gets its own schema, dropped afterwards, so concurrent runs never collide.
+    """
+    if request.param == "sqlite":
+        yield lambda **kw: settings_for(tmp_path / "data", **kw)
+        return
+    async with postgres_schema() as (url, schema):
+        yield lambda **kw: settings_for(
+            tmp_path / "data", database_url=url, database_schema=schema, **kw
+        )
+
+
+@pytest.fixture
+async def store(make_settings: SettingsFactory) -> AsyncIterator[Store]:
+    """An open store on each database of `make_settings`."""
+    opened = await open_store(make_settings())
+    yield opened
+    await opened.close()

@@ -194,6 +194,7 @@ messages = sa.Table(
     sa.Column("from_address", sa.String(512), nullable=True),
     sa.Column("message_id", sa.String(998), nullable=True),
     sa.Column("in_reply_to", sa.Text, nullable=True),
+    sa.Column("references", sa.Text, nullable=True),
     sa.Column("envelope", sa.JSON, nullable=False),
     sa.Column("structure", sa.JSON, nullable=True),
     sa.Column("indexed_at", sa.BigInteger, nullable=False),

@@ -1,0 +1,211 @@
+"""From FETCH responses to index records: decoded envelopes and attachment lists.
+
+`FETCH_ITEMS` is what the initial index asks for (RFC 3501 section 6.4.5),
+extended by what the server offers: MODSEQ with CONDSTORE (RFC 7162), EMAILID
+and THREADID with OBJECTID (RFC 8474), Gmail's X-GM-* attributes. Header
+words are decoded per RFC 2047; BODYSTRUCTURE is walked once to record text
+part sizes and attachments (with IMAP part numbers, RFC 3501 section 6.4.5).
+"""
+
+from __future__ import annotations
+
+import email.errors
+import email.header
+import email.utils
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from mailwire.domain.messages import MessageRecord
+from mailwire.protocols.imap.responses import (
+    Address,
+    BodyStructure,
+    Envelope,
+    Fetch,
+    Multipart,
+    SinglePart,
+)
+
+REFERENCES_SECTION = "HEADER.FIELDS (REFERENCES)"
+BASE_ITEMS = (
+    "UID",
+    "FLAGS",
+    "ENVELOPE",
+    "BODYSTRUCTURE",
+    "RFC822.SIZE",
+    "INTERNALDATE",
+    f"BODY.PEEK[{REFERENCES_SECTION}]",
+)
+#: Longest header value kept in a column (RFC 5322 section 2.1.1 line limit).
+MAX_HEADER_VALUE = 998
+MAX_SUBJECT = 4096
+#: A message with more parts than this keeps only the first ones in its attachment list.
+MAX_ATTACHMENTS = 100
+
+
+def fetch_items(capabilities: frozenset[str]) -> tuple[str, ...]:
+    items = list(BASE_ITEMS)
+    if "CONDSTORE" in capabilities or "QRESYNC" in capabilities:
+        items.append("MODSEQ")
+    if "OBJECTID" in capabilities:
+        items += ["EMAILID", "THREADID"]
+    if "X-GM-EXT-1" in capabilities:
+        items += ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"]
+    return tuple(items)
+
+
+def record_from_fetch(mailbox_id: int, fetch: Fetch) -> MessageRecord | None:
+    """The index record of one FETCH response; None when it lacks the UID."""
+    if fetch.uid is None:
+        return None
+    envelope = fetch.envelope
+    email_id = fetch.email_id or (str(fetch.x_gm_msgid) if fetch.x_gm_msgid else None)
+    thread_id = fetch.thread_id or (str(fetch.x_gm_thrid) if fetch.x_gm_thrid else None)
+    labels = None
+    if fetch.x_gm_labels is not None:
+        labels = tuple(label.decode("utf-8", "replace") for label in fetch.x_gm_labels)
+    return MessageRecord(
+        mailbox_id=mailbox_id,
+        uid=fetch.uid,
+        flags=tuple(fetch.flags or ()),
+        size=int(fetch.rfc822_size or 0),
+        internal_date=_ms(fetch.internaldate),
+        date=_header_date(envelope.date) if envelope else None,
+        subject=_text(envelope.subject, MAX_SUBJECT) if envelope else None,
+        message_id=_text(envelope.message_id, MAX_HEADER_VALUE) if envelope else None,
+        in_reply_to=_text(envelope.in_reply_to, MAX_HEADER_VALUE) if envelope else None,
+        references=_references(fetch),
+        email_id=email_id,
+        thread_id=thread_id,
+        modseq=fetch.modseq,
+        labels=labels,
+        envelope=_addresses(envelope) if envelope else {},
+        structure=describe_structure(fetch.bodystructure) if fetch.bodystructure else None,
+    )
+
+
+def decode_words(raw: bytes | None) -> str | None:
+    """An RFC 2047 encoded header value as text; undecodable bytes are replaced."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", "replace")
+    if "=?" not in text:
+        return text
+    try:
+        return str(email.header.make_header(email.header.decode_header(text)))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return text
+
+
+def _text(raw: bytes | None, limit: int) -> str | None:
+    value = decode_words(raw)
+    return None if value is None else value[:limit]
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def _header_date(raw: bytes | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw.decode("ascii", "replace"))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return _ms(parsed)
+
+
+def _references(fetch: Fetch) -> str | None:
+    for section in fetch.sections:
+        if section.section.upper() == REFERENCES_SECTION and section.data:
+            block = section.data.decode("utf-8", "replace")
+            _, _, value = block.partition(":")
+            joined = " ".join(value.split())
+            return joined[: MAX_HEADER_VALUE * 4] or None
+    return None
+
+
+def _address(address: Address) -> dict[str, str] | None:
+    if address.host is None or address.mailbox is None:
+        return None  # RFC 3501 group syntax markers
+    mailbox = address.mailbox.decode("utf-8", "replace")
+    host = address.host.decode("utf-8", "replace")
+    result = {"address": f"{mailbox}@{host}"[:MAX_HEADER_VALUE]}
+    name = decode_words(address.name)
+    if name:
+        result = {"name": name[:MAX_HEADER_VALUE], **result}
+    return result
+
+
+def _address_list(addresses: Iterable[Address]) -> list[dict[str, str]]:
+    return [item for item in map(_address, addresses) if item is not None]
+
+
+def _addresses(envelope: Envelope) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in (("from", envelope.from_), ("sender", envelope.sender)):
+        found = _address_list(value)
+        if found:
+            result[key] = found[0]
+    for key, value in (
+        ("replyTo", envelope.reply_to),
+        ("to", envelope.to),
+        ("cc", envelope.cc),
+        ("bcc", envelope.bcc),
+    ):
+        found = _address_list(value)
+        if found:
+            result[key] = found
+    return result
+
+
+def describe_structure(structure: BodyStructure) -> dict[str, Any]:
+    """Text part sizes (`text`: {plain, html}) and `attachments` of one message."""
+    text: dict[str, int] = {}
+    attachments: list[dict[str, Any]] = []
+    for part, single in _leaves(structure, ""):
+        _classify(part or "1", single, text, attachments)
+    return {"text": text, "attachments": attachments[:MAX_ATTACHMENTS]}
+
+
+def _leaves(structure: BodyStructure, prefix: str) -> Iterable[tuple[str, SinglePart]]:
+    if isinstance(structure, Multipart):
+        for index, child in enumerate(structure.parts, start=1):
+            yield from _leaves(child, f"{prefix}.{index}" if prefix else str(index))
+    else:
+        yield prefix, structure
+
+
+def _classify(
+    part: str, single: SinglePart, text: dict[str, int], attachments: list[dict[str, Any]]
+) -> None:
+    content_type = f"{single.type}/{single.subtype}".lower()
+    disposition = single.disposition.type.lower() if single.disposition else None
+    filename = _param(single.disposition.params if single.disposition else (), "filename")
+    filename = filename or _param(single.params, "name")
+    kind = {"text/plain": "plain", "text/html": "html"}.get(content_type)
+    if kind and disposition != "attachment" and not filename and kind not in text:
+        text[kind] = single.size
+        return
+    attachment: dict[str, Any] = {
+        "part": part,
+        "contentType": content_type,
+        "encodedSize": single.size,
+        "embedded": single.id is not None,
+        "inline": disposition == "inline",
+    }
+    if filename:
+        attachment["filename"] = filename
+    if single.id:
+        attachment["contentId"] = single.id.decode("utf-8", "replace")[:MAX_HEADER_VALUE]
+    attachments.append(attachment)
+
+
+def _param(params: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    for key, value in params:
+        if key.lower() in (name, name + "*") and value:
+            return decode_words(value)
+    return None

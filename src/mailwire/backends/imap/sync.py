@@ -1,0 +1,255 @@
+"""The sync session of one account: list folders, index them, then watch for changes.
+
+Theory of operation
+-------------------
+One connection per account does all of it. `AccountSync.run`:
+
+1. prepares the connection: ENABLE QRESYNC (RFC 7162 section 3.2.3) or
+   CONDSTORE when offered, and COMPRESS=DEFLATE (RFC 4978) unless the server
+   is on loopback, where compression only costs CPU;
+2. lists the folders and reconciles the stored listing (`mailboxDeleted` for
+   folders gone; folders found after the account's first listing raise
+   `mailboxNew` once they are first synced);
+3. synchronises every folder to sync (`FolderSync`), then reports ready;
+4. watches: SELECT the main folder (INBOX, or the first configured path) and
+   IDLE (RFC 2177). An EXISTS, EXPUNGE, FETCH or VANISHED ends IDLE and the
+   main folder is synchronised. Other folders are checked by a STATUS sweep
+   (RFC 3501 section 6.3.10) on the same connection at an adaptive interval:
+   `SWEEP_MIN_S` after a change, growing to `SWEEP_MAX_S` while nothing
+   happens, so a message filed into Sent or Junk is seen within seconds. The
+   listing is refreshed every `LISTING_INTERVAL_S`; a sync request (`wake`)
+   forces a sweep and a listing at once. IDLE is renewed before servers drop
+   it (RFC 2177: at most every 29 minutes).
+
+The session returns only by raising (a connection error, which the worker
+turns into a state and a reconnect) or by being cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+
+from mailwire.backends.imap.connection import ImapConnection
+from mailwire.backends.imap.errors import CommandFailedError
+from mailwire.backends.imap.folder import FolderSync, Index, Selected, selected_from
+from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
+from mailwire.domain.accounts import Account
+from mailwire.domain.events import Event, EventName
+from mailwire.domain.mailboxes import MailboxRecord
+from mailwire.logs import get_logger
+from mailwire.protocols.imap import commands
+from mailwire.protocols.imap.responses import Exists, Expunge, Fetch, Status, Vanished
+
+log = get_logger(__name__)
+
+SWEEP_MIN_S = 2.0
+SWEEP_MAX_S = 10.0
+SWEEP_GROWTH = 1.5
+LISTING_INTERVAL_S = 60.0
+#: RFC 2177 section 3: clients should re-issue IDLE at least every 29 minutes.
+IDLE_RENEW_S = 25 * 60.0
+#: How often the IDLE loop looks at the wake-up event between server responses.
+WAKE_CHECK_S = 0.25
+#: STATUS items for the sweep; HIGHESTMODSEQ only with CONDSTORE (RFC 7162 3.1.7).
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY")
+
+Ready = Callable[[], Awaitable[None]]
+
+
+class AccountSync:
+    def __init__(self, account: Account, conn: ImapConnection, index: Index) -> None:
+        self.account = account
+        self.conn = conn
+        self.index = index
+        self._folders: FolderSync | None = None
+        self._mailboxes: dict[str, MailboxRecord] = {}
+        self._announce_new: set[str] = set()
+        self._listed_at = 0.0
+
+    async def run(self, ready: Ready, wake: asyncio.Event) -> None:
+        await self._prepare()
+        await self.refresh_listing()
+        for mailbox in self._to_sync():
+            await self._sync_folder(mailbox)
+        await ready()
+        await self._watch(wake)
+
+    # ------------------------------------------------------------------ setup
+
+    async def _prepare(self) -> None:
+        caps = self.conn.capabilities
+        if "QRESYNC" in caps:
+            await self.conn.enable("QRESYNC")
+        elif "CONDSTORE" in caps:
+            await self.conn.enable("CONDSTORE")
+        if not _is_loopback(self.conn.host):
+            await self.conn.compress()
+        self._folders = FolderSync(self.account, self.conn, self.index)
+
+    @property
+    def folders(self) -> FolderSync:
+        assert self._folders is not None, "run() prepares the connection first"
+        return self._folders
+
+    async def refresh_listing(self) -> None:
+        listed = await list_mailboxes(self.conn)
+        imap = self.account.imap()
+        user_paths = dict(imap.special_paths) if imap else {}
+        stored = {mailbox.path: mailbox for mailbox in await self.index.mailboxes(self.account.id)}
+        names = {mailbox.path for mailbox in listed}
+        removed = [path for path in stored if path not in names]
+        events = [_mailbox_deleted(self.account.id, stored[path]) for path in removed]
+        if stored:
+            self._announce_new |= {mailbox.path for mailbox in listed if mailbox.path not in stored}
+        records = await self.index.save_listing(
+            self.account.id, with_special_uses(listed, user_paths), removed=removed, events=events
+        )
+        self._mailboxes = {record.path: record for record in records}
+        self._listed_at = time.monotonic()
+
+    def _to_sync(self) -> list[MailboxRecord]:
+        wanted = self.account.paths
+        chosen = [
+            mailbox
+            for mailbox in self._mailboxes.values()
+            if _selectable(mailbox) and (not wanted or mailbox.path in wanted)
+        ]
+        # INBOX first: it is what users wait for.
+        return sorted(chosen, key=lambda mailbox: (mailbox.path != "INBOX", mailbox.path))
+
+    def _main(self) -> MailboxRecord | None:
+        candidates = self._to_sync()
+        return candidates[0] if candidates else None
+
+    async def _sync_folder(self, mailbox: MailboxRecord, selected: Selected | None = None) -> int:
+        announce = mailbox.path in self._announce_new
+        try:
+            if selected is None:
+                count = await self.folders.sync(mailbox, announce_new_folder=announce)
+            else:
+                count = await self.folders.sync_selected(
+                    mailbox, selected, announce_new_folder=announce
+                )
+        except CommandFailedError as error:
+            # A folder deleted between LIST and SELECT: the next listing drops it.
+            log.info(
+                "folder_sync_failed", account=self.account.id, path=mailbox.path, error=str(error)
+            )
+            return 0
+        self._announce_new.discard(mailbox.path)
+        await self._reload(mailbox.path)
+        return count
+
+    async def _reload(self, path: str) -> None:
+        for record in await self.index.mailboxes(self.account.id):
+            if record.path == path:
+                self._mailboxes[path] = record
+
+    # ------------------------------------------------------------------ watching
+
+    async def _watch(self, wake: asyncio.Event) -> None:
+        interval = SWEEP_MIN_S
+        while True:
+            main = self._main()
+            if main is None:
+                await self._wait_without_folders(wake)
+                continue
+            result = await self.conn.execute(
+                commands.select(main.path, condstore=self.folders.condstore)
+            )
+            changed = await self._sync_folder(main, selected_from(result))
+            activity = await self._idle(wake, interval)
+            forced = wake.is_set()
+            wake.clear()
+            if forced or time.monotonic() - self._listed_at >= LISTING_INTERVAL_S:
+                await self.refresh_listing()
+            if activity == "sweep" or forced:
+                changed += await self._sweep(exclude=main.path)
+            interval = (
+                SWEEP_MIN_S
+                if changed or activity == "server"
+                else min(interval * SWEEP_GROWTH, SWEEP_MAX_S)
+            )
+
+    async def _idle(self, wake: asyncio.Event, interval: float) -> str:
+        """IDLE until the server reports a change ("server"), a sweep is due or a wake-up."""
+        deadline = time.monotonic() + min(interval, IDLE_RENEW_S)
+        async with self.conn.idle() as session:
+            while True:
+                if wake.is_set():
+                    return "wake"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "sweep"
+                event = await session.next(min(WAKE_CHECK_S, remaining))
+                if isinstance(event, Exists | Expunge | Fetch | Vanished):
+                    return "server"
+                if session.ended:
+                    return "server"
+
+    async def _sweep(self, *, exclude: str) -> int:
+        """STATUS every other folder; synchronise those that changed."""
+        changed = 0
+        items = list(STATUS_ITEMS)
+        if self.folders.condstore:
+            items.append("HIGHESTMODSEQ")
+        for mailbox in self._to_sync():
+            if mailbox.path == exclude:
+                continue
+            try:
+                result = await self.conn.execute(commands.status(mailbox.path, items))
+            except CommandFailedError:
+                continue
+            status = next((e for e in result.untagged if isinstance(e, Status)), None)
+            if status is None or _status_matches(mailbox, status):
+                continue
+            changed += await self._sync_folder(mailbox)
+        return changed
+
+    async def _wait_without_folders(self, wake: asyncio.Event) -> None:
+        try:
+            async with asyncio.timeout(LISTING_INTERVAL_S):
+                await wake.wait()
+        except TimeoutError:
+            pass
+        wake.clear()
+        await self.refresh_listing()
+
+
+def _status_matches(mailbox: MailboxRecord, status: Status) -> bool:
+    if mailbox.uid_validity is None:
+        return False
+    modseq = status.get("HIGHESTMODSEQ")
+    return (
+        status.get("UIDVALIDITY") == mailbox.uid_validity
+        and status.get("UIDNEXT") == mailbox.uid_next
+        and status.get("MESSAGES") == mailbox.messages
+        and (modseq is None or modseq == mailbox.highest_modseq)
+    )
+
+
+def _selectable(mailbox: MailboxRecord) -> bool:
+    return not any(flag.lower() in ("\\noselect", "\\nonexistent") for flag in mailbox.flags)
+
+
+def _mailbox_deleted(account: str, mailbox: MailboxRecord) -> Event:
+    data = {"path": mailbox.path, "name": mailbox.name, "specialUse": mailbox.special_use or False}
+    return Event(
+        account,
+        EventName.MAILBOX_DELETED,
+        data,
+        path=mailbox.path,
+        special_use=mailbox.special_use,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

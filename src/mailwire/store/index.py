@@ -1,0 +1,243 @@
+"""The mailbox and message index of every account, written together with its events.
+
+Every method that changes the index takes the events describing the change and
+appends them to the outbox in the same transaction (`store.outbox`), so a
+crash either keeps both or neither: a resync after a restart finds the
+messages already indexed and announces nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailwire.domain.events import Event
+from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
+from mailwire.domain.messages import FlagState, MessageRecord
+from mailwire.store.database import Database
+from mailwire.store.outbox import append_events
+from mailwire.store.schema import mailboxes, messages
+from mailwire.types import Clock, now_ms
+
+#: Rows per INSERT statement (SQLite allows 32766 bound parameters; ~20 columns a row).
+INSERT_CHUNK = 500
+
+
+class IndexStore:
+    def __init__(self, database: Database, *, clock: Clock = now_ms) -> None:
+        self._db = database
+        self._clock = clock
+
+    # ------------------------------------------------------------------ mailboxes
+
+    async def mailboxes(self, account: str) -> list[MailboxRecord]:
+        statement = mailboxes.select().where(mailboxes.c.account == account)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement.order_by(mailboxes.c.path))).all()
+        return [_mailbox(row._mapping) for row in rows]
+
+    async def save_listing(
+        self,
+        account: str,
+        listed: Sequence[ListedMailbox],
+        *,
+        removed: Sequence[str] = (),
+        events: Sequence[Event] = (),
+    ) -> list[MailboxRecord]:
+        """Insert new folders, refresh listed ones, drop `removed` (with their messages)."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            existing = {
+                row.path: row.id
+                for row in await conn.execute(
+                    sa.select(mailboxes.c.path, mailboxes.c.id).where(
+                        mailboxes.c.account == account
+                    )
+                )
+            }
+            for item in listed:
+                values = _listing_values(item)
+                if item.info.path in existing:
+                    await conn.execute(
+                        mailboxes.update()
+                        .where(mailboxes.c.id == existing[item.info.path])
+                        .values(**values)
+                    )
+                else:
+                    await conn.execute(
+                        mailboxes.insert().values(
+                            account=account,
+                            path=item.info.path,
+                            messages=0,
+                            created_at=now,
+                            **values,
+                        )
+                    )
+            if removed:
+                await conn.execute(
+                    mailboxes.delete().where(
+                        mailboxes.c.account == account, mailboxes.c.path.in_(list(removed))
+                    )
+                )
+            await append_events(conn, events, now=now)
+            rows = await conn.execute(
+                mailboxes.select().where(mailboxes.c.account == account).order_by(mailboxes.c.path)
+            )
+            return [_mailbox(row._mapping) for row in rows]
+
+    async def reset_mailbox(
+        self, mailbox_id: int, *, uid_validity: int | None, events: Sequence[Event] = ()
+    ) -> None:
+        """Forget a folder's messages and sync state (UIDVALIDITY changed, state lost)."""
+        async with self._db.write() as conn:
+            await conn.execute(messages.delete().where(messages.c.mailbox_id == mailbox_id))
+            await conn.execute(
+                mailboxes.update()
+                .where(mailboxes.c.id == mailbox_id)
+                .values(uid_validity=uid_validity, uid_next=None, highest_modseq=None, messages=0)
+            )
+            await append_events(conn, events, now=self._clock())
+
+    # ------------------------------------------------------------------ messages
+
+    async def known_flags(self, mailbox_id: int) -> dict[int, tuple[str, ...]]:
+        """UID -> flags of every indexed message of one folder."""
+        statement = sa.select(messages.c.uid, messages.c.flags).where(
+            messages.c.mailbox_id == mailbox_id
+        )
+        async with self._db.read() as conn:
+            return {int(uid): tuple(flags) for uid, flags in await conn.execute(statement)}
+
+    async def max_uid(self, mailbox_id: int) -> int:
+        statement = sa.select(sa.func.max(messages.c.uid)).where(
+            messages.c.mailbox_id == mailbox_id
+        )
+        async with self._db.read() as conn:
+            return int((await conn.execute(statement)).scalar() or 0)
+
+    async def apply(
+        self,
+        account: str,
+        mailbox_id: int,
+        *,
+        added: Sequence[MessageRecord] = (),
+        removed: Sequence[int] = (),
+        updated: Sequence[FlagState] = (),
+        state: SyncState | None = None,
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Record one step of a folder's sync and its events, atomically."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            await _insert_messages(conn, account, added, now)
+            if removed:
+                for chunk in _chunks(list(removed), INSERT_CHUNK):
+                    await conn.execute(
+                        messages.delete().where(
+                            messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(chunk)
+                        )
+                    )
+            for change in updated:
+                values: dict[str, Any] = {"flags": list(change.flags)}
+                if change.modseq is not None:
+                    values["modseq"] = change.modseq
+                if change.labels is not None:
+                    values["labels"] = list(change.labels)
+                await conn.execute(
+                    messages.update()
+                    .where(messages.c.mailbox_id == mailbox_id, messages.c.uid == change.uid)
+                    .values(**values)
+                )
+            await _update_mailbox(conn, mailbox_id, state, now)
+            await append_events(conn, events, now=now)
+
+
+async def _insert_messages(
+    conn: AsyncConnection, account: str, added: Sequence[MessageRecord], now: int
+) -> None:
+    rows = [_message_row(account, record, now) for record in added]
+    for chunk in _chunks(rows, INSERT_CHUNK):
+        await conn.execute(messages.insert(), chunk)
+
+
+async def _update_mailbox(
+    conn: AsyncConnection, mailbox_id: int, state: SyncState | None, now: int
+) -> None:
+    count = (
+        sa.select(sa.func.count())
+        .select_from(messages)
+        .where(messages.c.mailbox_id == mailbox_id)
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {"messages": count}
+    if state is not None:
+        values.update(
+            uid_validity=state.uid_validity,
+            uid_next=state.uid_next,
+            highest_modseq=state.highest_modseq,
+            synced_at=now,
+        )
+    await conn.execute(mailboxes.update().where(mailboxes.c.id == mailbox_id).values(**values))
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _listing_values(item: ListedMailbox) -> dict[str, Any]:
+    return {
+        "delimiter": item.info.delimiter,
+        "name": item.info.name,
+        "parent_path": item.info.parent_path,
+        "special_use": item.special_use,
+        "special_use_source": item.special_use_source,
+        "flags": list(item.info.flags),
+        "subscribed": item.info.subscribed,
+    }
+
+
+def _message_row(account: str, record: MessageRecord, now: int) -> dict[str, Any]:
+    return {
+        "mailbox_id": record.mailbox_id,
+        "uid": record.uid,
+        "account": account,
+        "email_id": record.email_id,
+        "thread_id": record.thread_id,
+        "modseq": record.modseq,
+        "flags": list(record.flags),
+        "labels": None if record.labels is None else list(record.labels),
+        "internal_date": record.internal_date,
+        "date": record.date,
+        "size": record.size,
+        "subject": record.subject,
+        "from_address": record.from_address,
+        "message_id": record.message_id,
+        "in_reply_to": record.in_reply_to,
+        "references": record.references,
+        "envelope": dict(record.envelope or {}),
+        "structure": None if record.structure is None else dict(record.structure),
+        "indexed_at": now,
+    }
+
+
+def _mailbox(row: sa.RowMapping) -> MailboxRecord:
+    return MailboxRecord(
+        id=int(row["id"]),
+        account=row["account"],
+        path=row["path"],
+        delimiter=row["delimiter"],
+        name=row["name"],
+        parent_path=row["parent_path"],
+        special_use=row["special_use"],
+        special_use_source=row["special_use_source"],
+        flags=tuple(row["flags"] or ()),
+        subscribed=bool(row["subscribed"]),
+        uid_validity=row["uid_validity"],
+        uid_next=row["uid_next"],
+        highest_modseq=row["highest_modseq"],
+        messages=int(row["messages"]),
+        synced_at=row["synced_at"],
+    )
