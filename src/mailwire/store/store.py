@@ -21,6 +21,7 @@ from mailwire.store.accounts import AccountStore
 from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.keys import KeySource
+from mailwire.store.index import IndexStore
 from mailwire.store.migrate import migrate
 from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
@@ -41,6 +42,7 @@ class Store:
     secrets: SecretStore
     tokens: TokenStore
     outbox: OutboxStore
+    index: IndexStore
     accounts: AccountStore
     account_logs: AccountLogStore
 
@@ -72,6 +74,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         secrets=secrets,
         tokens=TokenStore(database),
         outbox=OutboxStore(database, clock=clock),
+        index=IndexStore(database, clock=clock),
         accounts=AccountStore(database, secrets, keys, clock=clock),
         account_logs=AccountLogStore(database, clock=clock),
     )
