@@ -68,11 +68,9 @@ def _now_ms() -> int:
 @asynccontextmanager
 async def _running(store: Store, account: Account, user: MailUser) -> AsyncIterator[asyncio.Event]:
     """Run a sync session until the block ends; yields its wake-up event once ready."""
-    conn = await ImapConnection.open(
-        account.imap().host,
-        account.imap().port,
-        security="none",  # type: ignore[union-attr]
-    )
+    imap = account.imap()
+    assert imap is not None
+    conn = await ImapConnection.open(imap.host, imap.port, security="none")
     await conn.login(user.name, user.password)
     ready = asyncio.Event()
     wake = asyncio.Event()
