@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailwire.services.accounts import AccountService
+from mailwire.services.changes import ChangeService
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
 from mailwire.services.tokens import TokenService
+from mailwire.services.verify import VerifyService
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
 
@@ -16,6 +19,9 @@ class Services:
     tokens: TokenService
     health: HealthService
     keys: KeyService
+    accounts: AccountService
+    verify: VerifyService
+    changes: ChangeService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -23,4 +29,7 @@ class Services:
             tokens=TokenService(store, clock=clock),
             health=HealthService(store),
             keys=KeyService(store),
+            accounts=AccountService(store, clock=clock),
+            verify=VerifyService(),
+            changes=ChangeService(store),
         )
