@@ -194,8 +194,23 @@ def _objectid(value: Value) -> str | None:
     return as_str(items[0])
 
 
-def parse_fetch(seq: int, lx: Lexer) -> Fetch:
-    """`msg-att` (RFC 3501 section 9); unknown items are kept raw in `other`."""
+def parse_fetch(seq: int, lx: Lexer, memo: FetchMemo | None = None) -> Fetch:
+    """`msg-att` (RFC 3501 section 9); unknown items are kept raw in `other`.
+
+    `_fast_fetch` reads the common shapes straight from the bytes; when it
+    declines (odd spelling, bad input, a limit), the generic reading below
+    starts over from the same position and has the last word, errors included.
+    """
+    start = lx.pos
+    if memo is not None and lx.max_depth >= _FAST_DEPTH and lx.max_items >= _FAST_ITEMS:
+        try:
+            return _fast_fetch(seq, lx, memo)
+        except (_Decline, ProtocolError):
+            lx.pos = start
+    return _generic_fetch(seq, lx)
+
+
+def _generic_fetch(seq: int, lx: Lexer) -> Fetch:
     items = as_tuple(lx.read_value())
     if not lx.at_end():
         raise lx.fail("unexpected input after FETCH")
@@ -205,20 +220,30 @@ def parse_fetch(seq: int, lx: Lexer) -> Fetch:
     sections: list[BodySection] = []
     other: list[tuple[str, Value]] = []
     for i in range(0, len(items), 2):
-        name, value = as_str(items[i]).upper(), items[i + 1]
-        if "[" in name:
-            if name.startswith(("BODY[", "BINARY[")):
-                sections.append(_section(name, value))
-            else:
-                other.append((name, value))
-            continue
-        handler = _FETCH_ITEMS.get(name)
-        if handler is None:
-            other.append((name, value))
-        else:
-            attr, convert = handler
-            fields[attr] = convert(value)
+        _store(as_str(items[i]).upper(), items[i + 1], fields, sections, other)
     return Fetch(seq, sections=tuple(sections), other=tuple(other), **fields)  # type: ignore[arg-type]
+
+
+def _store(
+    name: str,
+    value: Value,
+    fields: dict[str, object],
+    sections: list[BodySection],
+    other: list[tuple[str, Value]],
+) -> None:
+    """Convert one `msg-att` item into `fields`, `sections` or `other`."""
+    if "[" in name:
+        if name.startswith(("BODY[", "BINARY[")):
+            sections.append(_section(name, value))
+        else:
+            other.append((name, value))
+        return
+    handler = _FETCH_ITEMS.get(name)
+    if handler is None:
+        other.append((name, value))
+    else:
+        attr, convert = handler
+        fields[attr] = convert(value)
 
 
 def _modseq(value: Value) -> int:
@@ -247,3 +272,170 @@ _FETCH_ITEMS: dict[str, tuple[str, Callable[[Value], object]]] = {
     "EMAILID": ("email_id", _objectid),
     "THREADID": ("thread_id", _objectid),
 }
+
+# --------------------------------------------------------------------------- fast path
+#
+# An initial sync parses tens of thousands of FETCH responses with the same few
+# items, so `_fast_fetch` matches each common item, value included, with one
+# compiled pattern (the scan runs in C) instead of building the generic value
+# tree and walking it. The patterns accept only a strict subset of the grammar:
+# upper-case names, quoted strings without escapes, NIL spelled "NIL". Anything
+# else is read by the lexer in place; any error makes `parse_fetch` start over
+# with the generic reading, so errors and results never depend on this path.
+
+#: The generic reading's limits the fast path needs room for: an address sits at
+#: depth 4 (FETCH list, ENVELOPE, address list, address); an ENVELOPE has 10 fields.
+_FAST_DEPTH = 4
+_FAST_ITEMS = 10
+#: Entries kept per `FetchMemo` table before it starts afresh.
+_MEMO_SIZE = 4096
+
+_Q = rb'(?:"([^"\\\r\n]*)"|NIL)'  # nstring, captured: None for NIL
+_QN = rb'(?:"[^"\\\r\n]*"|NIL)'
+_ADDR = rb"\(" + rb" ".join([_QN] * 4) + rb"\)"
+_ALIST = rb"(NIL|\(" + _ADDR + rb"(?: ?" + _ADDR + rb")*\))"  # raw, parsed via the memo
+_FLAG = rb'[^(){ "\]\[\x00-\x1f\x7f~][^(){ "\]\[\x00-\x1f\x7f]*'  # lexer.read_atom, no section
+_NUMBER = rb"([0-9]{1,20})"  # parse_number: at most 20 digits
+_ITEM = re.compile(
+    rb"UID " + _NUMBER + rb"()"  # 1, 2
+    rb"|RFC822\.SIZE " + _NUMBER + rb"()"  # 3, 4
+    rb"|FLAGS \(((?:" + _FLAG + rb"(?: " + _FLAG + rb")*)?)\)()"  # 5, 6
+    rb'|INTERNALDATE " ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})'  # 7, 8, 9
+    rb' ([0-9][0-9]):([0-9][0-9]):([0-9][0-9]) ([+-][0-9][0-9][0-9][0-9])"()'  # 10-13, 14
+    rb"|ENVELOPE \("
+    + _Q
+    + rb" "
+    + _Q
+    + rb" "
+    + rb" ".join([_ALIST] * 6)  # 15, 16, 17-22
+    + rb" "
+    + _Q
+    + rb" "
+    + _Q
+    + rb"\)()"  # 23, 24, 25
+    rb"|MODSEQ \(" + _NUMBER + rb"\)()"  # 26, 27
+    rb"|(?:BODYSTRUCTURE|BODY) (?=\()()"  # 28: the value is read by the lexer
+)
+_ADDRESS = re.compile(rb"\(" + rb" ".join([_Q] * 4) + rb"\)")
+_MONTH_NUMBERS = {m.encode(): n for m, n in _MONTHS.items()}
+_FLAG_NILS = frozenset({b"NIL", b"NIl", b"NiL", b"Nil", b"nIL", b"nIl", b"niL", b"nil"})
+
+
+class _Decline(Exception):
+    """The fast path does not model this input; `parse_fetch` reads it generically."""
+
+
+class FetchMemo:
+    """Values that repeat across one session's FETCH responses, each table bounded.
+
+    Frozen results only (flag tuples, address tuples, time zones), so sharing
+    them between events is safe. One per `ResponseParser`.
+    """
+
+    __slots__ = ("addresses", "flags", "zones")
+
+    def __init__(self) -> None:
+        self.flags: dict[bytes, tuple[str, ...]] = {}
+        self.addresses: dict[bytes, tuple[Address, ...]] = {}
+        self.zones: dict[bytes, timezone] = {}
+
+    def flag_tuple(self, raw: bytes) -> tuple[str, ...]:
+        out = self.flags.get(raw)
+        if out is None:
+            words = raw.split(b" ") if raw else []
+            out = tuple("NIL" if w in _FLAG_NILS else w.decode("utf-8", "replace") for w in words)
+            if len(self.flags) >= _MEMO_SIZE:
+                self.flags.clear()
+            self.flags[raw] = out
+        return out
+
+    def address_tuple(self, raw: bytes) -> tuple[Address, ...]:
+        out = self.addresses.get(raw)
+        if out is None:
+            out = () if raw == b"NIL" else tuple(Address(*m.groups()) for m in _each_address(raw))
+            if len(self.addresses) >= _MEMO_SIZE:
+                self.addresses.clear()
+            self.addresses[raw] = out
+        return out
+
+    def zone(self, raw: bytes) -> timezone:
+        out = self.zones.get(raw)
+        if out is None:
+            minutes = int(raw[1:3]) * 60 + int(raw[3:5])
+            out = timezone(timedelta(minutes=-minutes if raw[0] == 0x2D else minutes))
+            self.zones[raw] = out  # at most 2 * 100 * 100 spellings
+        return out
+
+
+_each_address = _ADDRESS.finditer
+
+
+def _fast_fetch(seq: int, lx: Lexer, memo: FetchMemo) -> Fetch:
+    """`parse_fetch` for the common items; raises `_Decline` or `ProtocolError` otherwise."""
+    data, pos, end = lx.data, lx.pos, len(lx.data)
+    if not data.startswith(b"(", pos):
+        raise _Decline
+    fields: dict[str, object] = {}
+    sections: list[BodySection] = []
+    other: list[tuple[str, Value]] = []
+    budget = lx.max_items
+    while True:
+        budget -= 2  # name and value, as the generic list counts them
+        if budget < 0:
+            raise _Decline
+        m = _ITEM.match(data, pos + 1)
+        if m is None:  # the lexer reads the item, `_store` converts it
+            lx.pos = pos + 1
+            name = as_str(lx.read_value(1)).upper()
+            lx.expect(b" ")
+            _store(name, lx.read_value(1), fields, sections, other)
+        else:
+            lx.pos = m.end()
+            _fast_item(m, lx, memo, fields)
+        pos = lx.pos
+        if data.startswith(b")", pos) and pos + 1 == end:
+            lx.pos = end
+            return Fetch(seq, sections=tuple(sections), other=tuple(other), **fields)  # type: ignore[arg-type]
+        if not data.startswith(b" ", pos):
+            raise _Decline
+
+
+def _fast_item(m: re.Match[bytes], lx: Lexer, memo: FetchMemo, fields: dict[str, object]) -> None:
+    """Store the item `m` matched (an `_ITEM` alternative, told apart by its marker group)."""
+    kind = m.lastindex
+    if kind == 2:
+        fields["uid"] = int(m[1])
+    elif kind == 6:
+        if m[5].count(b" ") >= lx.max_items:  # leave max_list_items to the generic reading
+            raise _Decline
+        fields["flags"] = memo.flag_tuple(m[5])
+    elif kind == 4:
+        fields["rfc822_size"] = int(m[3])
+    elif kind == 14:
+        fields["internaldate"] = _fast_date(m, memo)
+    elif kind == 25:
+        fields["envelope"] = _fast_envelope(m, memo, lx.max_items)
+    elif kind == 27:
+        fields["modseq"] = int(m[26])
+    else:  # BODYSTRUCTURE or BODY, at depth 2 inside the FETCH list
+        fields["bodystructure"] = _bodystructure(lx.read_list(2))
+
+
+def _fast_date(m: re.Match[bytes], memo: FetchMemo) -> datetime:
+    day, month, year, hh, mm, ss, zone = m.group(7, 8, 9, 10, 11, 12, 13)
+    month_no = _MONTH_NUMBERS.get(month.upper())
+    if month_no is None:
+        raise _Decline
+    try:
+        return datetime(
+            int(year), month_no, int(day), int(hh), int(mm), int(ss), tzinfo=memo.zone(zone)
+        )
+    except ValueError as exc:
+        raise _Decline from exc
+
+
+def _fast_envelope(m: re.Match[bytes], memo: FetchMemo, max_items: int) -> Envelope:
+    from_, sender, reply_to, to, cc, bcc = (memo.address_tuple(m[i]) for i in range(17, 23))
+    if max(len(from_), len(sender), len(reply_to), len(to), len(cc), len(bcc)) > max_items:
+        raise _Decline
+    return Envelope(m[15], m[16], from_, sender, reply_to, to, cc, bcc, m[23], m[24])

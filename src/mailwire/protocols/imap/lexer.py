@@ -19,6 +19,7 @@ Depth and item count of lists are bounded by the limits passed in.
 
 from __future__ import annotations
 
+import re
 from typing import TypeAlias
 
 from mailwire.protocols.imap.errors import LimitExceededError, ProtocolError
@@ -41,6 +42,40 @@ Value: TypeAlias = "Atom | bytes | tuple[Value, ...] | None"
 _ATOM_STOP = frozenset(b'(){ "]\r\n[') | frozenset(range(0x20)) | {0x7F}
 _MAX_NUMBER_DIGITS = 20  # number64 (RFC 9051 section 9) fits in 20 digits
 
+# One token of a parenthesised list, for `re.findall` (the scan runs in C). A
+# value or "(" carries the SP before it, so the separator rules are checked per
+# token; a literal announcement `{n}` / `~{n}` / `{n+}` (RFC 3501 section 4.3,
+# RFC 3516 section 4.2, RFC 7888) always ends a line, so its CRLF is part of the
+# token and the octets that follow are taken by count. Anything this pattern does
+# not cover exactly (escapes, sections spanning a lone CR, an atom opening with
+# "[") lands in the last group and sends the list to the careful byte loop,
+# which is the reference: the fast scan either returns what it would, or defers.
+_TOKEN = re.compile(
+    rb"""
+    (\ ?)(?:                                        # 1: the SP before a value or "("
+        (")([^"\\\r\n]*)"                           # 2, 3: quoted without escapes
+      | (\()                                        # 4: "("
+      | ([^(){\ "\]\[\x00-\x1f\x7f~][^(){\ "\]\[\x00-\x1f\x7f]*   # 5: atom ...
+         (?:\[[^\]\r\n]*\](?:<[^>\r\n]*>)?)?)       #    ... with [section]<partial>
+      | (~?\{([0-9]{1,20})\+?\}\r\n)                # 6, 7: literal announcement
+    )
+  | (\))                                            # 8: ")"
+  | ([\s\S])                                        # 9: anything else
+    """,
+    re.VERBOSE,
+)
+_NILS = frozenset({b"NIL", b"NIl", b"NiL", b"Nil", b"nIL", b"nIl", b"niL", b"nil"})
+#: Lines longer than this are read by the careful loop, so a flood of tiny tokens
+#: never becomes a large token list ahead of the `max_list_items` check.
+_SCAN_MAX = 256 * 1024
+#: A list that ends this many tokens before its line does turns the fast scan off
+#: for the rest of the response (each later list would rescan the same tail).
+_SCAN_WASTE = 64
+
+
+class _Defer(Exception):
+    """The fast scan met input it does not model; the careful loop decides."""
+
 
 def snippet(data: bytes, pos: int = 0) -> str:
     """The offending input for an error message, at most `SNIPPET` bytes, printable."""
@@ -57,13 +92,14 @@ def parse_number(raw: bytes) -> int:
 class Lexer:
     """Reads values from one complete response, starting at `pos`."""
 
-    __slots__ = ("data", "max_depth", "max_items", "pos")
+    __slots__ = ("_scan", "data", "max_depth", "max_items", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, *, max_depth: int, max_items: int) -> None:
         self.data = data
         self.pos = pos
         self.max_depth = max_depth
         self.max_items = max_items
+        self._scan = True  # whether `read_list` tries the regex scan first
 
     # ------------------------------------------------------------------ cursor
 
@@ -192,9 +228,85 @@ class Lexer:
     def read_list(self, depth: int) -> tuple[Value, ...]:
         """A parenthesised list, nested lists included, read without recursion.
 
-        This is the hottest loop (FETCH, ENVELOPE, BODYSTRUCTURE), so it keeps
-        an explicit stack and inlines the common quoted-string case.
+        This is the hottest code (FETCH, ENVELOPE, BODYSTRUCTURE): `_scan_list`
+        reads well-formed lists from regex tokens; whatever it defers on (bad
+        input, limits, rare syntax) is read again by `_read_list_careful`, which
+        raises the documented errors.
         """
+        if self._scan:
+            try:
+                return self._scan_list(depth)
+            except _Defer:
+                pass
+        return self._read_list_careful(depth)
+
+    def _scan_list(self, depth: int) -> tuple[Value, ...]:  # noqa: PLR0912, PLR0915 - hot loop, inlined
+        """`read_list` over `_TOKEN`s, one `re.findall` per line; raises only `_Defer`."""
+        data, pos = self.data, self.pos
+        room = self.max_depth - depth  # lists that may open inside this one
+        if room < 0 or not data.startswith(b"(", pos):
+            raise _Defer
+        budget = self.max_items  # tokens, so no list can pass max_list_items unseen
+        stack: list[list[Value]] = []
+        items: list[Value] = []
+        want = b""  # the SP a value needs: none after "(", one after a value or ")"
+        start = pos + 1
+        while True:
+            eol = data.find(b"\r\n", start)
+            end = len(data) if eol < 0 else eol + 2
+            if end - start > _SCAN_MAX:
+                raise _Defer
+            tokens = _findall(data, start, end)
+            budget -= len(tokens)
+            if budget < 0:
+                raise _Defer
+            start = -1
+            it = iter(tokens)
+            for sp, quote, text, open_, atom, literal, size, close, _other in it:
+                if quote:
+                    if sp != want:
+                        raise _Defer
+                    items.append(text)
+                    want = b" "
+                elif atom:
+                    if sp != want:
+                        raise _Defer
+                    items.append(None if atom in _NILS else Atom(atom))
+                    want = b" "
+                elif open_:
+                    if sp and not want:
+                        raise _Defer
+                    stack.append(items)
+                    if len(stack) > room:
+                        raise _Defer
+                    items = []
+                    want = b""
+                elif close:
+                    done = tuple(items)
+                    if not stack:
+                        rest = list(it)
+                        if len(rest) > _SCAN_WASTE:
+                            self._scan = False
+                        self.pos = end - _length(rest)
+                        return done
+                    items = stack.pop()
+                    items.append(done)
+                    want = b" "
+                elif literal:  # always the line's last token
+                    if sp != want:
+                        raise _Defer
+                    start = end + int(size)
+                    if start > len(data):
+                        raise _Defer
+                    items.append(data[end:start])
+                    want = b" "
+                else:
+                    raise _Defer
+            if start < 0:  # the line ended inside the list
+                raise _Defer
+
+    def _read_list_careful(self, depth: int) -> tuple[Value, ...]:
+        """`read_list` byte by byte, with an explicit stack; the reference behaviour."""
         data, end, pos = self.data, len(self.data), self.pos
         if pos >= end or data[pos] != 0x28:
             raise self.fail("expected '('")
@@ -251,6 +363,24 @@ class Lexer:
             raise LimitExceededError(
                 "max_nesting_depth", f"lists nested deeper than {self.max_depth}"
             )
+
+
+_findall = _TOKEN.findall
+
+
+def _length(tokens: list[tuple[bytes, ...]]) -> int:
+    """Bytes covered by the `_TOKEN` matches left in `tokens` (group 3 is in quotes)."""
+    return sum(
+        len(sp)
+        + 2 * len(quote)
+        + len(text)
+        + len(open_)
+        + len(atom)
+        + len(lit)
+        + len(close)
+        + len(other)
+        for sp, quote, text, open_, atom, lit, _size, close, other in tokens
+    )
 
 
 def _needs_slow_quoted(data: bytes, start: int, close: int) -> bool:

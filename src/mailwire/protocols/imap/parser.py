@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Final, Literal, NoReturn
 
 from mailwire.protocols.imap.errors import LimitExceededError, ProtocolError
-from mailwire.protocols.imap.fetch import parse_fetch
+from mailwire.protocols.imap.fetch import FetchMemo, parse_fetch
 from mailwire.protocols.imap.lexer import Atom, Lexer, Value, parse_number, snippet
 from mailwire.protocols.imap.responses import (
     Capability,
@@ -115,6 +115,7 @@ class ResponseParser:
         self._literal_end = 0  # end of an announced literal still arriving
         self._greeted = False
         self._dead: ProtocolError | None = None
+        self._memo = FetchMemo()  # repeated flags, addresses, zones of FETCH data
 
     def receive_data(self, data: bytes) -> None:
         self._check_alive()
@@ -279,7 +280,7 @@ class ResponseParser:
                 return counted(number)
             if keyword == "FETCH":
                 lx.expect(b" ")
-                return parse_fetch(number, lx)
+                return parse_fetch(number, lx, self._memo)
             return UnknownUntagged(keyword, number, lx.rest())
         keyword = first.decode("ascii", "replace").upper()
         if keyword in _STATUSES:
