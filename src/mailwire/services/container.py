@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailwire.services.accounts import AccountService
+from mailwire.services.changes import ChangeService
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
 from mailwire.services.tokens import TokenService
@@ -20,6 +21,7 @@ class Services:
     keys: KeyService
     accounts: AccountService
     verify: VerifyService
+    changes: ChangeService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -29,4 +31,5 @@ class Services:
             keys=KeyService(store),
             accounts=AccountService(store, clock=clock),
             verify=VerifyService(),
+            changes=ChangeService(store),
         )
