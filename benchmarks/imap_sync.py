@@ -44,7 +44,10 @@ async def _index(dovecot: Dovecot, data_dir: Path) -> tuple[float, int]:
         settings = {
             "imap": {"host": dovecot.host, "port": dovecot.imap_port, "auth": {"user": USER}}
         }
-        values = AccountValues(name=USER, email=None, settings=settings, notify_from=0)
+        # Created now, as a user would: the existing mail is indexed without events.
+        values = AccountValues(
+            name=USER, email=None, settings=settings, notify_from=int(time.time() * 1000)
+        )
         await store.accounts.create_or_update(USER, values, {"imap.pass": PASSWORD})
         account = await store.accounts.get(USER)
         assert account is not None

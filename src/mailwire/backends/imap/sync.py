@@ -253,3 +253,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def sync_session(
+    index: Index, account: Account, conn: ImapConnection, ready: Ready, wake: asyncio.Event
+) -> None:
+    """The account worker's session (see `mailwire.workers.session`): sync, then watch.
+
+    Bind the index first: `functools.partial(sync_session, store.index)`.
+    """
+    await AccountSync(account, conn, index).run(ready, wake)
