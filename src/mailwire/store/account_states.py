@@ -12,7 +12,9 @@ Deduplication follows the reference:
 - `authenticationSuccess` is raised when a login succeeds for the first time
   ever or after an error. `last_error` tells them apart: NULL means the account
   never connected, `{}` means the last connection succeeded, anything else is
-  the error the account is in;
+  the error the account is in (cleared once the account is `connected`). The
+  worker says whether it already announced success since its last failed
+  login, so retries against a server that fails after login raise it once;
 - `accountInitialized` is raised once, when the account first reaches
   `connected`, together with setting `initialized`.
 """
@@ -113,21 +115,30 @@ class AccountStateStore:
             await self._apply(conn, account_id, state, error, events, None, None)
         return bool(events)
 
-    async def authenticated(self, account_id: str, user: str) -> bool:
-        """A login succeeded: enter `syncing`, raise `authenticationSuccess` when due."""
+    async def authenticated(self, account_id: str, user: str, *, announce: bool = True) -> bool:
+        """A login succeeded: enter `syncing`; raise `authenticationSuccess` when due.
+
+        Due when `announce` (the worker has not announced this streak of
+        successes yet) and the account never connected or is in an error. The
+        stored error stays until `connected`, so a server that accepts logins
+        but fails right after still has its `connectError` deduplicated.
+        """
         async with self._db.write() as conn:
             row = await self._row(conn, account_id)
             if row is None:
                 return False
-            due = row["last_error"] is None or bool(row["last_error"])
+            stored = row["last_error"]
+            due = announce and (stored is None or bool(stored))
             events = [Event(account_id, EventName.AUTHENTICATION_SUCCESS, {"user": user})]
+            error = {} if stored is None else _KEEP
             await self._apply(
-                conn, account_id, AccountState.SYNCING, {}, events if due else [], None, None
+                conn, account_id, AccountState.SYNCING, error, events if due else [], None, None
             )
         return due
 
     async def connected(self, account_id: str) -> bool:
-        """The initial sync is done: enter `connected`, raise `accountInitialized` once."""
+        """The initial sync is done: enter `connected` (clearing the error), raise
+        `accountInitialized` the first time."""
         async with self._db.write() as conn:
             row = await self._row(conn, account_id)
             if row is None:
@@ -139,7 +150,7 @@ class AccountStateStore:
                 else []
             )
             await self._apply(
-                conn, account_id, AccountState.CONNECTED, _KEEP, events, True, self._clock()
+                conn, account_id, AccountState.CONNECTED, {}, events, True, self._clock()
             )
         return first
 

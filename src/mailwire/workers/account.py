@@ -116,6 +116,8 @@ class AccountWorker:
         #: Logins attempted by this worker (for tests and metrics).
         self.login_attempts = 0
         self._ready_at: float | None = None
+        #: Whether `authenticationSuccess` was considered since the last failed login.
+        self._auth_announced = False
 
     async def run(self) -> None:
         """Connect, run the session, reconnect; returns only when cancelled."""
@@ -178,7 +180,10 @@ class AccountWorker:
             try:
                 await self._login(connection, imap)
                 self.breaker.succeeded()
-                await self._ctx.states.authenticated(self.account.id, imap.user)
+                await self._ctx.states.authenticated(
+                    self.account.id, imap.user, announce=not self._auth_announced
+                )
+                self._auth_announced = True
                 await self._ctx.session(self.account, connection, self._ready, self.wakeup)
             finally:
                 await _close(connection)
@@ -251,6 +256,7 @@ class AccountWorker:
             EventName.AUTHENTICATION_ERROR,
             data,
         )
+        self._auth_announced = False
         delay = self.breaker.failed()
         log.warning("account.auth_failed", failures=self.breaker.failures, server=data["response"])
         return 0.0 if self.breaker.open else delay

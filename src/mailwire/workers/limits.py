@@ -27,6 +27,8 @@ HOST_RATE_PER_S = 5.0
 #: Connections one account may hold at once (sync + command connections).
 MAX_CONNECTIONS_PER_ACCOUNT = 3
 
+_EPSILON = 1e-9
+
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -68,8 +70,9 @@ class HostRateLimiter:
             bucket = self._buckets[host] = _Bucket(self._burst, now)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        # The epsilon absorbs float rounding after a wait of exactly the computed length.
+        if bucket.tokens >= 1.0 - _EPSILON:
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
             self._forget_full(now)
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
