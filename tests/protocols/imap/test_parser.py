@@ -22,6 +22,7 @@ from mailwire.protocols.imap.responses import (
     Continuation,
     Disposition,
     Enabled,
+    Envelope,
     ESearch,
     Event,
     Exists,
@@ -537,6 +538,44 @@ def test_fetch_nested_multipart_and_body() -> None:
     )
 
 
+def test_fetch_edge_cases_read_like_the_common_shape() -> None:
+    # Each item here is off the fast path's common shape (literal, escapes, an empty
+    # address list, lower case, "NIL" quoted, a section with parens, BODYSTRUCTURE
+    # before other items); the event must be what the plain spelling gives.
+    event = one(
+        b'* 3 FETCH (BODYSTRUCTURE ("TEXT" "PLAIN" NIL NIL NIL "7BIT" 5 1) uid 9'
+        b' ENVELOPE ("d" {6}\r\nsub\r\nj () (("a \\"b\\"" NIL "c" "d"))'
+        b' NIL NIL NIL nil "NIL" "<m>") FLAGS (\\Seen NIL)'
+        b' BODY[HEADER.FIELDS (A B)]<0> {4}\r\nA: 1 INTERNALDATE "02-jan-2026 10:00:00 -0130"'
+        b" RFC822.SIZE 5)\r\n"
+    )
+    sender = (Address(b'a "b"', None, b"c", b"d"),)
+    assert event == Fetch(
+        3,
+        uid=9,
+        flags=("\\Seen", "NIL"),
+        rfc822_size=5,
+        internaldate=datetime(2026, 1, 2, 10, tzinfo=timezone(-timedelta(hours=1, minutes=30))),
+        envelope=Envelope(b"d", b"sub\r\nj", (), sender, (), (), (), (), b"NIL", b"<m>"),
+        bodystructure=SinglePart("TEXT", "PLAIN", (), None, None, "7BIT", 5, 1),
+        sections=(BodySection("BODY", "HEADER.FIELDS (A B)", 0, b"A: 1"),),
+    )
+
+
+def test_fetch_common_shape_over_many_responses_shares_nothing_mutable() -> None:
+    # The parser remembers repeated flags and address lists; equal input, equal events.
+    line = (
+        b'* %d FETCH (UID %d FLAGS (\\Seen) ENVELOPE ("d" "s" (("A" NIL "a" "x.org"))'
+        b' NIL NIL NIL NIL NIL NIL "<m>") MODSEQ (%d))\r\n'
+    )
+    events = parse(GREETING + b"".join(line % (n, n, n) for n in range(1, 4)))[1:]
+    sender = (Address(b"A", None, b"a", b"x.org"),)
+    envelope = Envelope(b"d", b"s", sender, (), (), (), (), (), None, b"<m>")
+    assert events == [
+        Fetch(n, uid=n, flags=("\\Seen",), envelope=envelope, modseq=n) for n in range(1, 4)
+    ]
+
+
 def test_pipelined_in_one_chunk() -> None:
     data = GREETING + b"* 1 EXISTS\r\n* 1 FETCH (UID 1 BODY[] {2}\r\nhi)\r\na OK x\r\n"
     assert feed([data])[1:] == [
@@ -650,6 +689,41 @@ def test_million_item_list() -> None:
     with pytest.raises(LimitExceededError) as info:
         parser.next_event()
     assert info.value.limit == "max_list_items"
+
+
+TEN = Limits(max_list_items=10)
+
+
+@pytest.mark.parametrize(
+    ("line", "limits", "limit"),
+    [
+        (b"* 1 FETCH (FLAGS (%s))\r\n" % b" ".join([b"a"] * 11), TEN, "max_list_items"),
+        (
+            b"* 1 FETCH (ENVELOPE (NIL NIL (%s) NIL NIL NIL NIL NIL NIL NIL))\r\n"
+            % b"".join([b'(NIL NIL "a" "b")'] * 11),
+            TEN,
+            "max_list_items",
+        ),
+        (
+            b'* 1 FETCH (ENVELOPE (NIL NIL ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL NIL NIL))\r\n',
+            Limits(max_nesting_depth=3),
+            "max_nesting_depth",
+        ),
+        (b"* 1 FETCH (%s)\r\n" % b" ".join([b"UID 1"] * 6), TEN, "max_list_items"),
+        (
+            b'* 1 FETCH (BODYSTRUCTURE ("A" "B" ("C" ("D")) NIL NIL "E" 1))\r\n',
+            Limits(max_nesting_depth=3),
+            "max_nesting_depth",
+        ),
+    ],
+)
+def test_limits_hold_on_common_fetch_items(line: bytes, limits: Limits, limit: str) -> None:
+    parser = ResponseParser(limits)
+    parser.receive_data(GREETING + line)
+    parser.next_event()
+    with pytest.raises(LimitExceededError) as info:
+        parser.next_event()
+    assert info.value.limit == limit
 
 
 def test_limits_within_bounds_pass() -> None:

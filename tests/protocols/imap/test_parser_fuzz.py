@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailwire.protocols.imap.errors import ProtocolError
+from mailwire.protocols.imap.fetch import FetchMemo, _fast_fetch, parse_fetch
+from mailwire.protocols.imap.lexer import Lexer
 from mailwire.protocols.imap.parser import NEED_DATA, Limits, ResponseParser
 from mailwire.protocols.imap.responses import BodySection, Event, Fetch, Greeting
 
@@ -194,3 +196,88 @@ def test_generated_fetch_round_trips(
             x_gm_labels=tuple(labels),
         ),
     ]
+
+
+# --------------------------------------------------------------------------- FETCH fast path
+#
+# `parse_fetch` with a memo tries `_fast_fetch` first; without one it reads the
+# generic value tree. Both must give the same event or the same error.
+
+_ADDRESSES = [b'(("A" NIL "a" "x.org"))', b'(("A" NIL "a" "x.org")(NIL NIL "b" "y"))', b"NIL"]
+_ITEMS = st.sampled_from(
+    [
+        b"UID 7",
+        b"UID 99999999999999999999",
+        b"UID 999999999999999999999",
+        b"uid 7",
+        b"UID 7x",
+        b"RFC822.SIZE 120",
+        b"FLAGS ()",
+        b"FLAGS (\\Seen $Forwarded nil)",
+        b"FLAGS (\\Seen  x)",
+        b'FLAGS ("quoted")',
+        b"FLAGS(\\Seen)",
+        b"FLAGS (a[b])",
+        b'INTERNALDATE " 1-Feb-2024 09:05:00 +0530"',
+        b'INTERNALDATE "31-feb-2024 09:05:00 -0700"',
+        b'INTERNALDATE "01-Jan-2026 00:00:00 +9999"',
+        b'INTERNALDATE "01-Foo-2026 00:00:00 +0000"',
+        b"MODSEQ (12121231000)",
+        b"MODSEQ (1 2)",
+        b'BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 10 1)',
+        b'BODY (("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1)("X" "Y" NIL NIL NIL "B" 2) "MIXED")',
+        b'BODYSTRUCTURE ("TEXT" "PLAIN" NIL NIL NIL "7BIT" 10)',
+        b"BODY[HEADER.FIELDS (A B)]<0> {3}\r\nabc",
+        b'BODY[1] "x\\"y"',
+        b"BODY[] NIL",
+        b"X-FUTURE (1 (2 NIL))",
+        b"THREADID NIL",
+        b'"UID" 3',
+        b"NIL 3",
+        *(
+            b'ENVELOPE ("d" {3}\r\nsub %s %s %s %s NIL NIL "<i>" NIL)' % (a, a, a, a)
+            for a in _ADDRESSES
+        ),
+        *(b'ENVELOPE ("d" "s" %s %s %s %s %s %s NIL "<m>")' % ((a,) * 6) for a in _ADDRESSES),
+        b'ENVELOPE (NIL "NIL" () NIL NIL NIL NIL NIL nil "x")',
+        b'ENVELOPE (NIL NIL (("a" NIL "b")) NIL NIL NIL NIL NIL NIL NIL)',
+        b'ENVELOPE (NIL NIL (("a\\\\" NIL "b" "c")) NIL NIL NIL NIL NIL NIL NIL)',
+    ]
+)
+
+
+@settings(max_examples=800)
+@given(
+    st.lists(_ITEMS, max_size=8),
+    st.sampled_from([b" ", b" ", b" ", b"  ", b""]),
+    st.sampled_from([b")", b")", b")", b") x", b""]),
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=2, max_value=40),
+)
+def test_fetch_fast_path_agrees_with_generic_reading(
+    items: list[bytes], sep: bytes, close: bytes, max_depth: int, max_items: int
+) -> None:
+    line = b"(" + sep.join(items) + close
+
+    def outcome(memo: FetchMemo | None) -> object:
+        lx = Lexer(line, max_depth=max_depth, max_items=max_items)
+        try:
+            return parse_fetch(1, lx, memo), lx.pos
+        except ProtocolError as exc:
+            return type(exc).__name__, str(exc)
+
+    assert outcome(FetchMemo()) == outcome(None)
+
+
+def test_fetch_fast_path_handles_dovecot_items_itself() -> None:
+    # Guards the agreement test against a fast path that always declines.
+    line = (
+        b'(UID 1 FLAGS (\\Seen) RFC822.SIZE 9 INTERNALDATE "01-Jan-2026 00:00:00 +0000"'
+        b' MODSEQ (3) ENVELOPE ("d" "s" (("A" NIL "a" "x")) NIL NIL NIL NIL NIL NIL "<m>")'
+        b' BODYSTRUCTURE ("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 9 1))'
+    )
+    lx = Lexer(line, max_depth=64, max_items=100)
+    assert _fast_fetch(1, lx, FetchMemo()) == parse_fetch(
+        1, Lexer(line, max_depth=64, max_items=100)
+    )
+    assert lx.at_end()
