@@ -153,10 +153,14 @@ def _bodystructure(value: Value, depth: int = 0) -> BodyStructure:
     elif type_ == "TEXT" and rest:
         lines, rest = as_number(rest[0]), rest[1:]
     encoding = as_nstring(f[5])
+    # The extension fields, NIL when absent; NIL skips the converters (the hot path).
+    md5, dsp, language, location = (
+        rest[:4] if len(rest) >= 4 else (*rest, None, None, None, None)[:4]
+    )
     return SinglePart(
         type_,
         subtype,
-        _params(f[2]),
+        () if f[2] is None else _params(f[2]),
         as_nstring(f[3]),
         as_nstring(f[4]),
         None if encoding is None else encoding.decode("ascii", "replace").upper(),
@@ -164,10 +168,10 @@ def _bodystructure(value: Value, depth: int = 0) -> BodyStructure:
         lines,
         envelope,
         body,
-        as_nstring(_at(rest, 0)),
-        _disposition(_at(rest, 1)),
-        _language(_at(rest, 2)),
-        as_nstring(_at(rest, 3)),
+        None if md5 is None else as_nstring(md5),
+        None if dsp is None else _disposition(dsp),
+        () if language is None else _language(language),
+        None if location is None else as_nstring(location),
         rest[4:],
     )
 

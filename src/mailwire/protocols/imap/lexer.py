@@ -15,6 +15,11 @@ literal's announced octets are always present here.
 - `tuple` for parenthesised lists.
 
 Depth and item count of lists are bounded by the limits passed in.
+
+Lists are read in two ways behind `read_list`: a regex scan (`_TOKEN`, one
+`re.findall` per line, so the byte scanning runs in C) for well-formed input,
+and the byte loop `_read_list_careful`, the reference, for anything the scan
+defers on. Tests hold the two to the same results and errors.
 """
 
 from __future__ import annotations
