@@ -291,8 +291,10 @@ _FETCH_ITEMS: dict[str, tuple[str, Callable[[Value], object]]] = {
 #: depth 4 (FETCH list, ENVELOPE, address list, address); an ENVELOPE has 10 fields.
 _FAST_DEPTH = 4
 _FAST_ITEMS = 10
-#: Entries kept per `FetchMemo` table before it starts afresh.
+#: Entries kept per `FetchMemo` table before it starts afresh, and the longest key
+#: kept, so a hostile server's huge address lists cannot pile up in memory.
 _MEMO_SIZE = 4096
+_MEMO_KEY = 512
 
 _Q = rb'(?:"([^"\\\r\n]*)"|NIL)'  # nstring, captured: None for NIL
 _QN = rb'(?:"[^"\\\r\n]*"|NIL)'
@@ -348,18 +350,20 @@ class FetchMemo:
         if out is None:
             words = raw.split(b" ") if raw else []
             out = tuple("NIL" if w in _FLAG_NILS else w.decode("utf-8", "replace") for w in words)
-            if len(self.flags) >= _MEMO_SIZE:
-                self.flags.clear()
-            self.flags[raw] = out
+            if len(raw) <= _MEMO_KEY:
+                if len(self.flags) >= _MEMO_SIZE:
+                    self.flags.clear()
+                self.flags[raw] = out
         return out
 
     def address_tuple(self, raw: bytes) -> tuple[Address, ...]:
         out = self.addresses.get(raw)
         if out is None:
             out = () if raw == b"NIL" else tuple(Address(*m.groups()) for m in _each_address(raw))
-            if len(self.addresses) >= _MEMO_SIZE:
-                self.addresses.clear()
-            self.addresses[raw] = out
+            if len(raw) <= _MEMO_KEY:
+                if len(self.addresses) >= _MEMO_SIZE:
+                    self.addresses.clear()
+                self.addresses[raw] = out
         return out
 
     def zone(self, raw: bytes) -> timezone:
