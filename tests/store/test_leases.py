@@ -113,6 +113,21 @@ async def test_expired_lease_is_taken_over_and_renewal_prevents_it(store: Store)
     assert await leases.list_owned("n1") == []
 
 
+async def test_release_marks_open_connections_disconnected(store: Store) -> None:
+    leases = LeaseStore(store.database)
+    await insert_accounts(store, "a", "b")
+    await leases.claim("n1", 2)
+    async with store.database.write() as conn:
+        await conn.execute(accounts.update().where(accounts.c.id == "a").values(state="connected"))
+        await conn.execute(
+            accounts.update().where(accounts.c.id == "b").values(state="authenticationError")
+        )
+    await leases.release("n1")
+    async with store.database.read() as conn:
+        rows = (await conn.execute(sa.select(accounts.c.id, accounts.c.state))).all()
+    assert dict(tuple(row) for row in rows) == {"a": "disconnected", "b": "authenticationError"}
+
+
 async def test_release_gives_back_named_or_all_leases(store: Store) -> None:
     leases = LeaseStore(store.database)
     await insert_accounts(store, "a", "b", "c")

@@ -66,6 +66,7 @@ async def test_right_password_connects_and_raises_each_event_once(
     row = await accounts_.row("alice")
     assert row["initialized"] is True
     assert row["owner"] is None  # released on stop
+    assert row["state"] == "disconnected"
 
 
 async def test_wrong_password_opens_the_breaker_until_the_password_is_fixed(

@@ -1,9 +1,11 @@
-"""Run one Mailwire process: store, services, API server, and an ordered shutdown.
+"""Run one Mailwire process: store, services, API server, account workers, ordered shutdown.
 
 Start order: logging -> store (connect, migrate, verify keys) -> services -> API
-listener. On SIGTERM or SIGINT the order reverses: the listener stops accepting,
-in-flight requests drain (up to `MAILWIRE_SHUTDOWN_TIMEOUT`), then the store
-closes. uvicorn's own signal capture is disabled: it would re-raise the signal
+listener and the account supervisor (`workers.supervisor`), side by side in one
+TaskGroup. On SIGTERM or SIGINT the order reverses: the listener stops
+accepting and in-flight requests drain (up to `MAILWIRE_SHUTDOWN_TIMEOUT`)
+while the supervisor closes its connections and gives back its leases; then
+the store closes. uvicorn's own signal capture is disabled: it would re-raise the signal
 after draining and kill the process before the store is closed.
 """
 
@@ -24,6 +26,8 @@ from mailwire.logs import get_logger
 from mailwire.net.listeners import bind_tcp
 from mailwire.services.container import Services
 from mailwire.store.store import Store, open_store
+from mailwire.workers.session import Session, idle_session
+from mailwire.workers.supervisor import Supervisor, SupervisorOptions
 
 log = get_logger(__name__)
 
@@ -60,11 +64,15 @@ async def serve(
     *,
     sockets: list[socket.socket] | None = None,
     on_ready: Callable[[str], None] | None = None,
+    session: Session = idle_session,
 ) -> None:
-    """Serve until SIGTERM/SIGINT; `on_ready` gets the listening URL once bound."""
+    """Serve until SIGTERM/SIGINT; `on_ready` gets the listening URL once bound.
+
+    `session` is what the account workers run on each logged-in connection.
+    """
     store = await open_store(settings)
     try:
-        await _serve_with(store, settings, sockets=sockets, on_ready=on_ready)
+        await _serve_with(store, settings, sockets=sockets, on_ready=on_ready, session=session)
     finally:
         await store.close()
         log.info("runtime.stopped")
@@ -76,9 +84,15 @@ async def _serve_with(
     *,
     sockets: list[socket.socket] | None,
     on_ready: Callable[[str], None] | None,
+    session: Session,
 ) -> None:
     app = create_app(Services.build(store), body_limit=settings.max_body_size)
     server = _Server(uvicorn_config(settings, app))
+    supervisor = Supervisor(
+        store,
+        session=session,
+        options=SupervisorOptions(stop_timeout=max(1.0, settings.shutdown_timeout)),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,11 +100,13 @@ async def _serve_with(
     try:
         async with asyncio.TaskGroup() as group:
             serving = group.create_task(server.serve(sockets=sockets), name="api-server")
+            group.create_task(supervisor.run(), name="account-supervisor")
             group.create_task(_announce(server, serving, on_ready), name="announce")
             stopping = group.create_task(stop.wait(), name="stop-signal")
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             log.info("runtime.stopping")
             server.should_exit = True
+            supervisor.stop()
             stopping.cancel()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -39,6 +39,14 @@ NODE_FORGET_MS = 10 * NODE_TTL_MS
 MAX_CLAIM_PER_ROUND = 500
 
 
+#: States that say a connection is open or opening.
+_CONNECTION_STATES = (
+    str(AccountState.CONNECTING),
+    str(AccountState.SYNCING),
+    str(AccountState.CONNECTED),
+)
+
+
 class LeaseStore:
     """Nodes and account leases; see the module docstring."""
 
@@ -134,7 +142,11 @@ class LeaseStore:
         return result.rowcount
 
     async def release(self, node: str, account_ids: Iterable[str] | None = None) -> int:
-        """Give back the named leases of `node` (all of them when None)."""
+        """Give back the named leases of `node` (all of them when None).
+
+        Accounts whose state says connected (or connecting, syncing) become
+        `disconnected`: the caller has closed their connections.
+        """
         async with self._db.write() as conn:
             result = await conn.execute(_release(node, account_ids))
         return result.rowcount
@@ -150,10 +162,16 @@ class LeaseStore:
 
 
 def _release(node: str, account_ids: Iterable[str] | None = None) -> sa.Update:
+    # A released account has no connection until its next owner opens one, so a
+    # state that claims one becomes `disconnected`; error states stay as they are.
     statement = accounts.update().where(accounts.c.owner == node)
     if account_ids is not None:
         statement = statement.where(accounts.c.id.in_(list(account_ids)))
-    return statement.values(owner=None, lease_expires=None)
+    state = sa.case(
+        (accounts.c.state.in_(_CONNECTION_STATES), str(AccountState.DISCONNECTED)),
+        else_=accounts.c.state,
+    )
+    return statement.values(owner=None, lease_expires=None, state=state)
 
 
 def account_from_row(row: sa.RowMapping | Mapping[str, Any]) -> Account:
