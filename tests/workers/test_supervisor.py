@@ -6,8 +6,10 @@ import asyncio
 
 from worker_kit import FAST, Accounts, eventually
 
+from mailwire.store.leases import LEASE_TTL_MS, NODE_TTL_MS, LeaseStore
 from mailwire.store.store import Store, open_store
 from mailwire.testing.dovecot import Dovecot, MailUser
+from mailwire.types import now_ms
 from mailwire.workers.supervisor import Supervisor
 
 ACCOUNTS = [f"acct{i}" for i in range(4)]
@@ -84,3 +86,46 @@ async def test_two_nodes_split_the_accounts_and_one_takes_over(
             assert names.count("accountInitialized") == 1
     finally:
         await other_store.close()
+
+
+class Skewed:
+    """A clock running `offset` ms ahead: to it, every other node looks long dead."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __call__(self) -> int:
+        return now_ms() + self.offset
+
+
+async def test_expired_leases_of_a_silent_node_are_taken_over(
+    accounts_: Accounts, dovecot: Dovecot, dovecot_user: MailUser
+) -> None:
+    for account_id in ACCOUNTS[:2]:
+        await accounts_.add(
+            account_id,
+            host=dovecot.host,
+            port=dovecot.imap_port,
+            user=dovecot_user.name,
+            password=dovecot_user.password,
+        )
+    store = accounts_.store
+    one = Supervisor(store, options=FAST)
+    late = Skewed(LEASE_TTL_MS + NODE_TTL_MS + 1)
+    two = Supervisor(store, options=FAST, clock=late, leases=LeaseStore(store.database, clock=late))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(one.run())
+
+        async def one_has_all() -> bool:
+            return len(one.workers) == 2
+
+        await eventually(one_has_all, "the first node to take both accounts")
+        group.create_task(two.run())
+
+        async def taken_over() -> bool:
+            owners = {(await accounts_.row(a))["owner"] for a in ACCOUNTS[:2]}
+            return owners == {two.node_id} and not one.workers and len(two.workers) == 2
+
+        await eventually(taken_over, "the second node to take the expired leases")
+        one.stop()
+        two.stop()
