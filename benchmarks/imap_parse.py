@@ -19,11 +19,10 @@ Figures:
 
 from __future__ import annotations
 
-import random
-import socket
 import time
-from datetime import UTC, datetime, timedelta
 
+from benchmarks.mailgen import fill
+from benchmarks.rawimap import raw_fetch
 from benchmarks.registry import Benchmark, Session
 from mailwire.protocols.imap.parser import NEED_DATA, ResponseParser
 from mailwire.protocols.imap.responses import Fetch
@@ -32,75 +31,6 @@ from mailwire.testing.dovecot import Dovecot, scratch_directory
 MESSAGES = 20_000
 CHUNK = 64 * 1024
 USER, PASSWORD = "bench", "bench-password"
-FETCH_ITEMS = b"(UID FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE INTERNALDATE)"
-#: Bounds on the raw socket loop: bytes and seconds.
-MAX_RESPONSE_BYTES = 512 * 1024 * 1024
-MAX_FETCH_SECONDS = 300.0
-
-
-def _message(rng: random.Random, n: int) -> bytes:
-    size = rng.randint(2_000, 50_000)
-    sender = f"Sender {n % 97} <sender{n % 97}@example.{('com', 'org', 'net')[n % 3]}>"
-    headers = (
-        f"From: {sender}\r\nTo: Alice <alice@example.com>, team{n % 13}@example.com\r\n"
-        f"Subject: Report {n} about {rng.choice(['budget', 'launch', 'hiring', 'support'])}\r\n"
-        f"Date: Tue, 3 Nov 2026 10:{n % 60:02d}:00 +0000\r\n"
-        f"Message-ID: <m{n}@example.com>\r\n"
-    )
-    if n % 5:
-        body = ("Lorem ipsum dolor sit amet. " * (size // 28 + 1))[:size]
-        return (headers + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body).encode()
-    attachment = ("QUJDRA==" * (size // 8 + 1))[:size]
-    return (
-        headers
-        + 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-        + "--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
-        + '--b\r\nContent-Type: application/pdf; name="r.pdf"\r\n'
-        + "Content-Transfer-Encoding: base64\r\n\r\n"
-        + attachment
-        + "\r\n--b--\r\n"
-    ).encode()
-
-
-def _fill(dovecot: Dovecot, session: Session) -> None:
-    rng = random.Random(20_000)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    began = time.perf_counter()
-    for n in range(MESSAGES):
-        flags = "S" if n % 3 else ""
-        dovecot.deliver(USER, _message(rng, n), flags=flags, internaldate=start + timedelta(n))
-    session.note(f"imap_parse: {MESSAGES} messages written in {time.perf_counter() - began:.1f} s")
-
-
-def _raw_fetch(dovecot: Dovecot) -> tuple[bytes, float]:
-    """Log in, select and fetch over a plain socket; return the FETCH bytes and seconds."""
-    with socket.create_connection((dovecot.host, dovecot.imap_port), timeout=60) as sock:
-        _exchange(sock, b"", b"* ")  # the greeting
-        _exchange(sock, f"a LOGIN {USER} {PASSWORD}\r\n".encode(), b"a ")
-        _exchange(sock, b"b SELECT INBOX\r\n", b"b ")
-        began = time.perf_counter()
-        data = _exchange(sock, b"c UID FETCH 1:* " + FETCH_ITEMS + b"\r\n", b"c ")
-        elapsed = time.perf_counter() - began
-        _exchange(sock, b"d LOGOUT\r\n", b"d ")
-    return data, elapsed
-
-
-def _exchange(sock: socket.socket, command: bytes, tag: bytes) -> bytes:
-    """Send a command (if any) and read until a line starting with `tag` ends the reply."""
-    if command:
-        sock.sendall(command)
-    received = bytearray()
-    deadline = time.monotonic() + MAX_FETCH_SECONDS
-    while time.monotonic() < deadline and len(received) < MAX_RESPONSE_BYTES:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            break
-        received += chunk
-        if received.endswith(b"\r\n"):
-            previous = received.rfind(b"\r\n", 0, len(received) - 2)
-            if received.startswith(tag, 0 if previous < 0 else previous + 2):
-                break
-    return bytes(received)
 
 
 def _parse(data: bytes) -> tuple[int, float]:
@@ -118,9 +48,13 @@ def _parse(data: bytes) -> tuple[int, float]:
 def run_imap_parse(session: Session) -> None:
     with scratch_directory() as root, Dovecot(root) as dovecot:
         dovecot.add_user(USER, PASSWORD)
-        _fill(dovecot, session)
-        _raw_fetch(dovecot)  # warm Dovecot's cache and index, as in the notes
-        data, fetch_seconds = _raw_fetch(dovecot)
+        began = time.perf_counter()
+        fill(dovecot, USER, MESSAGES)
+        session.note(
+            f"imap_parse: {MESSAGES} messages written in {time.perf_counter() - began:.1f} s"
+        )
+        raw_fetch(dovecot.host, dovecot.imap_port, USER, PASSWORD)  # warm Dovecot's cache
+        data, fetch_seconds = raw_fetch(dovecot.host, dovecot.imap_port, USER, PASSWORD)
     fetches, parse_seconds = _parse(data)
     if fetches != MESSAGES:
         session.note(f"imap_parse: parsed {fetches} FETCH responses, expected {MESSAGES}")
