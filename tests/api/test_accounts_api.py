@@ -151,6 +151,7 @@ async def test_notify_from_is_taken_as_an_iso_date(client: httpx.AsyncClient) ->
         ),
         (registration(notifyFrom="yesterday"), "notifyFrom"),
         (registration(subconnections=["x" * 1025]), "subconnections.0"),
+        (registration(path=["x" * 1025]), "path.0"),
         (registration(unknownField=1), "unknownField"),
     ],
     ids=[
@@ -161,6 +162,7 @@ async def test_notify_from_is_taken_as_an_iso_date(client: httpx.AsyncClient) ->
         "port-70000",
         "long-pass",
         "bad-notify-from",
+        "long-subconnection",
         "long-path",
         "unknown-field",
     ],

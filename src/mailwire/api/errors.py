@@ -95,8 +95,10 @@ def validation_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
     """Turn pydantic's error list into `[{"key", "message"}]` written for people."""
     fields: list[dict[str, str]] = []
     for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        if location and location[0] in ("query", "path", "header"):
+        # Only the first item names where the value came from (body, query, path,
+        # header); a body field may itself be called "path".
+        location = [str(part) for part in error.get("loc", ())]
+        if location and location[0] in ("body", "query", "path", "header"):
             location = location[1:]
         key = ".".join(location) or "body"
         if error.get("type") == "json_invalid":
