@@ -72,12 +72,18 @@ async def test_long_lines_are_cut_and_marked(store: Store) -> None:
     assert line.msg.endswith(TRUNCATION_MARK)
 
 
-async def test_bad_source_and_oversized_batches_are_refused(store: Store) -> None:
+async def test_bad_source_is_refused_and_large_batches_are_split(store: Store) -> None:
     with pytest.raises(ValueError, match="source"):
         await store.account_logs.append("alice", [(START, "x", "?")])
-    with pytest.raises(ValueError, match="lines per append"):
-        await store.account_logs.append("alice", [(START, "c", "")] * (MAX_APPEND_LINES + 1))
     assert await store.account_logs.read("alice") == []
+    lines = [(START, "c", f"A{n} NOOP") for n in range(MAX_APPEND_LINES + 1)]
+    assert await store.account_logs.append("alice", lines) == MAX_APPEND_LINES + 1
+    assert len(await store.account_logs.read("alice")) == MAX_APPEND_LINES + 1
+
+
+async def test_lines_of_an_unknown_account_are_dropped(store: Store) -> None:
+    assert await store.account_logs.append("nobody", [(START, "c", "A1 NOOP")]) == 0
+    assert await store.account_logs.read("nobody") == []
 
 
 async def test_count_limit_keeps_the_newest_lines(store: Store, clock: Clock) -> None:

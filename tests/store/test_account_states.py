@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from mailwire.domain.accounts import AccountState
 from mailwire.domain.events import Event, EventName
-from mailwire.store.account_states import AccountStateStore, append_protocol_log
-from mailwire.store.schema import account_logs, accounts
+from mailwire.store.account_states import AccountStateStore
+from mailwire.store.schema import accounts
 from mailwire.store.store import Store
 
 
@@ -108,12 +108,3 @@ async def test_account_initialized_once(store: Store) -> None:
     assert [(e.event, e.data) for e in events] == [
         (EventName.ACCOUNT_INITIALIZED, {"initialized": True})
     ]
-
-
-async def test_protocol_log_lines_are_stored_for_existing_accounts_only(store: Store) -> None:
-    await insert_account(store, "a", owner=None)
-    await append_protocol_log(store.database, "a", [(1, "c", "A1 NOOP"), (2, "s", "A1 OK")])
-    await append_protocol_log(store.database, "gone", [(3, "c", "A1 NOOP")])
-    async with store.database.read() as conn:
-        rows = (await conn.execute(sa.select(account_logs.c.account, account_logs.c.msg))).all()
-    assert [tuple(r) for r in rows] == [("a", "A1 NOOP"), ("a", "A1 OK")]

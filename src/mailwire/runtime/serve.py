@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import socket
 import sys
@@ -21,12 +22,13 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from mailwire.api.app import create_app
+from mailwire.backends.imap.sync import sync_session
 from mailwire.config import Settings
 from mailwire.logs import get_logger
 from mailwire.net.listeners import bind_tcp
 from mailwire.services.container import Services
 from mailwire.store.store import Store, open_store
-from mailwire.workers.session import Session, idle_session
+from mailwire.workers.session import Session
 from mailwire.workers.supervisor import Supervisor, SupervisorOptions
 
 log = get_logger(__name__)
@@ -64,15 +66,17 @@ async def serve(
     *,
     sockets: list[socket.socket] | None = None,
     on_ready: Callable[[str], None] | None = None,
-    session: Session = idle_session,
+    session: Session | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT; `on_ready` gets the listening URL once bound.
 
-    `session` is what the account workers run on each logged-in connection.
+    `session` is what the account workers run on each logged-in connection:
+    by default the sync engine, writing to this store's index.
     """
     store = await open_store(settings)
     try:
-        await _serve_with(store, settings, sockets=sockets, on_ready=on_ready, session=session)
+        chosen = session or functools.partial(sync_session, store.index)
+        await _serve_with(store, settings, sockets=sockets, on_ready=on_ready, session=chosen)
     finally:
         await store.close()
         log.info("runtime.stopped")

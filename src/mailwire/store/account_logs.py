@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailwire.store.database import Database
-from mailwire.store.schema import account_logs
+from mailwire.store.schema import account_logs, accounts
 from mailwire.types import Clock
 
 #: Lines kept per account.
@@ -62,11 +62,19 @@ class AccountLogStore:
         self._appends: dict[str, int] = {}
 
     async def append(self, account: str, entries: Sequence[tuple[int, str, str]]) -> int:
-        """Store `(time_ms, src, msg)` lines for `account`; returns how many."""
+        """Store `(time_ms, src, msg)` lines for `account`; returns how many.
+
+        Lines of an account deleted meanwhile are dropped, not an error: a
+        worker's last flush may race the deletion.
+        """
+        stored = 0
+        for start in range(0, len(entries), MAX_APPEND_LINES):
+            stored += await self._append_batch(account, entries[start : start + MAX_APPEND_LINES])
+        return stored
+
+    async def _append_batch(self, account: str, entries: Sequence[tuple[int, str, str]]) -> int:
         if not entries:
             return 0
-        if len(entries) > MAX_APPEND_LINES:
-            raise ValueError(f"at most {MAX_APPEND_LINES} lines per append")
         rows = [
             {"account": account, "time": time, "src": _source(src), "msg": _capped(msg)}
             for time, src, msg in entries
@@ -74,6 +82,9 @@ class AccountLogStore:
         count = self._appends.get(account, 0) + 1
         self._appends[account] = count % self._trim_every
         async with self._db.write() as conn:
+            found = await conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account))
+            if found.first() is None:
+                return 0
             await conn.execute(account_logs.insert(), rows)
             if count == 1:
                 await self._trim(conn, account)

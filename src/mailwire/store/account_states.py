@@ -21,7 +21,7 @@ Deduplication follows the reference:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ from mailwire.domain.accounts import AccountState
 from mailwire.domain.events import Event, EventName
 from mailwire.store.database import Database
 from mailwire.store.outbox import append_events
-from mailwire.store.schema import account_logs, accounts
+from mailwire.store.schema import accounts
 from mailwire.types import Clock, now_ms
 
 #: Marker for "leave this column as it is".
@@ -162,20 +162,3 @@ def _same_error(stored: Mapping[str, Any] | None, error: Mapping[str, Any]) -> b
         return True
     code = error.get("serverResponseCode")
     return code is not None and stored.get("serverResponseCode") == code
-
-
-async def append_protocol_log(
-    database: Database, account_id: str, entries: Sequence[tuple[int, str, str]]
-) -> None:
-    """Insert protocol-log lines `(time ms, src, msg)` of one account.
-
-    A stand-in until `AccountLogStore` (store/account_logs.py) is available to
-    the workers; lines of an account deleted meanwhile are dropped.
-    """
-    if not entries:
-        return
-    rows = [{"account": account_id, "time": t, "src": src, "msg": msg} for t, src, msg in entries]
-    async with database.write() as conn:
-        exists = await conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
-        if exists.first() is not None:
-            await conn.execute(account_logs.insert(), rows)

@@ -30,7 +30,7 @@ MAX_LINE_CHARS = 2_000
 
 Entries = Sequence[tuple[int, str, str]]
 #: Writes lines `(time ms, src, msg)` of one account: `writer(account_id, entries)`.
-LogWriter = Callable[[str, Entries], Awaitable[None]]
+LogWriter = Callable[[str, Entries], Awaitable[object]]
 
 
 class ProtocolLog:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 import socket
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from mailwire.domain.accounts import Account
 from mailwire.errors import StoreError
 from mailwire.logs import get_logger
-from mailwire.store.account_states import AccountStateStore, append_protocol_log
+from mailwire.store.account_states import AccountStateStore
 from mailwire.store.leases import LeaseStore
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
@@ -102,7 +101,7 @@ class Supervisor:
         self.leases = leases or LeaseStore(store.database, clock=clock)
         self.states = AccountStateStore(store.database, self.node_id, clock=clock)
         self.protocol_logs = ProtocolLogFlusher(
-            functools.partial(append_protocol_log, store.database),
+            store.account_logs.append,
             clock=clock,
             interval=self.options.log_flush_interval,
         )

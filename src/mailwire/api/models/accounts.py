@@ -248,7 +248,7 @@ class AccountSummary(ResponseModel):
             proxy=settings.get("proxy"),
             smtpEhloName=settings.get("smtpEhloName"),
             syncTime=None if account.sync_time is None else iso_time(account.sync_time),
-            lastError=None if account.last_error is None else dict(account.last_error),
+            lastError=dict(account.last_error) if account.last_error else None,
         )
 
 
@@ -304,7 +304,7 @@ class AccountResponse(ResponseModel):
             type=account.kind.value,
             sendOnly=account.imap() is None,
             syncTime=None if account.sync_time is None else iso_time(account.sync_time),
-            lastError=None if account.last_error is None else dict(account.last_error),
+            lastError=dict(account.last_error) if account.last_error else None,
         )
         return cls.model_validate(fields)
 
