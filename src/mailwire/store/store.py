@@ -20,8 +20,8 @@ from mailwire.store.account_logs import AccountLogStore
 from mailwire.store.accounts import AccountStore
 from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
-from mailwire.store.keys import KeySource
 from mailwire.store.index import IndexStore
+from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
 from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
