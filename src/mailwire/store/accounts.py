@@ -138,7 +138,7 @@ class AccountStore:
     async def get(self, account_id: str) -> Account | None:
         async with self._db.read() as conn:
             row = (await conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
-        return None if row is None else _from_row(row._mapping)
+        return None if row is None else account_from_row(row._mapping)
 
     async def exists(self, account_id: str) -> bool:
         statement = sa.select(accounts.c.id).where(accounts.c.id == account_id)
@@ -179,7 +179,7 @@ class AccountStore:
         )
         async with self._db.read() as conn:
             total = (await conn.execute(count)).scalar_one()
-            found = [_from_row(row._mapping) for row in await conn.execute(rows)]
+            found = [account_from_row(row._mapping) for row in await conn.execute(rows)]
         return AccountPage(total=int(total), accounts=found)
 
     async def delete(self, account_id: str, *, events: Iterable[Event] = ()) -> bool:
@@ -309,7 +309,7 @@ async def _locked(conn: AsyncConnection, account_id: str) -> Account | None:
     # transactions are already exclusive (BEGIN IMMEDIATE) and ignore the clause.
     statement = accounts.select().where(accounts.c.id == account_id).with_for_update()
     row = (await conn.execute(statement)).first()
-    return None if row is None else _from_row(row._mapping)
+    return None if row is None else account_from_row(row._mapping)
 
 
 async def _apply(
@@ -346,7 +346,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _from_row(row: sa.RowMapping) -> Account:
+def account_from_row(row: sa.RowMapping) -> Account:
+    """An `Account` from an `accounts` row."""
     return Account(
         id=row["id"],
         name=row["name"],

@@ -19,12 +19,12 @@ row it waited for, so two nodes can never both win one account.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from mailwire.domain.accounts import Account, AccountKind, AccountState
+from mailwire.domain.accounts import Account, AccountState
+from mailwire.store.accounts import account_from_row
 from mailwire.store.database import Database
 from mailwire.store.schema import accounts, nodes
 from mailwire.types import Clock, now_ms
@@ -172,25 +172,3 @@ def _release(node: str, account_ids: Iterable[str] | None = None) -> sa.Update:
         else_=accounts.c.state,
     )
     return statement.values(owner=None, lease_expires=None, state=state)
-
-
-def account_from_row(row: sa.RowMapping | Mapping[str, Any]) -> Account:
-    """An `Account` from an `accounts` row."""
-    return Account(
-        id=row["id"],
-        name=row["name"],
-        email=row["email"],
-        kind=AccountKind(row["kind"]),
-        settings=row["settings"],
-        state=AccountState(row["state"]),
-        last_error=row["last_error"],
-        notify_from=int(row["notify_from"]),
-        created_at=int(row["created_at"]),
-        updated_at=int(row["updated_at"]),
-        sync_time=row["sync_time"],
-        initialized=bool(row["initialized"]),
-        revision=int(row["revision"]),
-        sync_seq=int(row["sync_seq"]),
-        owner=row["owner"],
-        lease_expires=row["lease_expires"],
-    )
