@@ -52,7 +52,7 @@ class MailboxInfo:
 
     @property
     def selectable(self) -> bool:
-        return not any(flag.lower() in _UNSELECTABLE for flag in self.flags)
+        return is_selectable(self.flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,15 @@ class MailboxRecord:
     highest_modseq: int | None
     messages: int
     synced_at: int | None
+
+    @property
+    def selectable(self) -> bool:
+        return is_selectable(self.flags)
+
+
+def is_selectable(flags: Sequence[str]) -> bool:
+    """Whether a folder with these LIST attributes can be selected."""
+    return not any(flag.lower() in _UNSELECTABLE for flag in flags)
 
 
 def special_use_of(

@@ -35,11 +35,10 @@ from mailwire.backends.imap.errors import (
     ImapTimeoutError,
     ImapTlsError,
 )
+from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
+from mailwire.domain.mailboxes import ListedMailbox
 from mailwire.logs import get_logger
 from mailwire.net.tls import client_context
-from mailwire.protocols.imap import commands
-from mailwire.protocols.imap.responses import ListMailbox
-from mailwire.protocols.imap.utf7 import decode_mailbox
 
 log = get_logger(__name__)
 
@@ -49,29 +48,6 @@ VERIFY_TIMEOUT_S = 15.0
 MAX_LISTED_MAILBOXES = 1000
 #: Longest server text passed back in `responseText`.
 MAX_RESPONSE_TEXT = 1024
-
-#: RFC 6154 special-use attributes, as the API names them.
-SPECIAL_USE = frozenset(
-    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
-)
-#: Fallback by folder name (lower-cased, top level) for servers without RFC 6154.
-SPECIAL_USE_BY_NAME = {
-    "sent": "\\Sent",
-    "sent items": "\\Sent",
-    "sent messages": "\\Sent",
-    "sent mail": "\\Sent",
-    "drafts": "\\Drafts",
-    "draft": "\\Drafts",
-    "trash": "\\Trash",
-    "deleted items": "\\Trash",
-    "deleted messages": "\\Trash",
-    "junk": "\\Junk",
-    "spam": "\\Junk",
-    "junk e-mail": "\\Junk",
-    "junk email": "\\Junk",
-    "archive": "\\Archive",
-    "archives": "\\Archive",
-}
 
 Result = dict[str, Any]
 
@@ -149,44 +125,28 @@ async def _imap_login(conn: ImapConnection, auth: Mapping[str, Any]) -> None:
 
 
 async def _list_mailboxes(conn: ImapConnection) -> list[dict[str, Any]]:
-    listed = await conn.execute(commands.list_("", "*"))
-    subscribed = await conn.execute(commands.lsub("", "*"))
-    subscribed_names = {
-        event.name for event in subscribed.untagged if isinstance(event, ListMailbox)
-    }
-    found = [
-        describe_mailbox(event, subscribed=event.name in subscribed_names)
-        for event in listed.untagged
-        if isinstance(event, ListMailbox)
-    ]
-    return found[:MAX_LISTED_MAILBOXES]
+    """The folders in the API's shape, decided as the sync engine decides them."""
+    listed = with_special_uses(await list_mailboxes(conn), {})
+    return [describe_mailbox(item) for item in listed[:MAX_LISTED_MAILBOXES]]
 
 
-def describe_mailbox(event: ListMailbox, *, subscribed: bool) -> dict[str, Any]:
-    """One LIST entry in the API's shape (RFC 3501 section 7.2.2, RFC 6154)."""
-    path = decode_mailbox(event.name)
-    delimiter = None if event.delimiter is None else event.delimiter.decode("utf-8", "replace")
-    parts = path.split(delimiter) if delimiter else [path]
-    attributes = {attribute.lower() for attribute in event.attributes}
+def describe_mailbox(item: ListedMailbox) -> dict[str, Any]:
+    """One listed folder in the API's shape (RFC 3501 section 7.2.2, RFC 6154)."""
+    info = item.info
     entry: dict[str, Any] = {
-        "path": path,
-        "delimiter": delimiter,
-        "name": parts[-1],
+        "path": info.path,
+        "delimiter": info.delimiter,
+        "name": info.name,
         "listed": True,
-        "subscribed": subscribed,
+        "subscribed": info.subscribed,
     }
-    if len(parts) > 1:
-        entry["parentPath"] = delimiter.join(parts[:-1]) if delimiter else ""
-    if "\\noinferiors" in attributes:
+    if info.parent_path is not None:
+        entry["parentPath"] = info.parent_path
+    if any(flag.lower() == "\\noinferiors" for flag in info.flags):
         entry["noInferiors"] = True
-    use = next((flag for flag in SPECIAL_USE if flag.lower() in attributes), None)
-    if use is not None:
-        entry["specialUse"], entry["specialUseSource"] = use, "extension"
-    elif path.upper() == "INBOX":
-        entry["specialUse"], entry["specialUseSource"] = "\\Inbox", "name"
-    elif len(parts) == 1 and parts[0].lower() in SPECIAL_USE_BY_NAME:
-        entry["specialUse"] = SPECIAL_USE_BY_NAME[parts[0].lower()]
-        entry["specialUseSource"] = "name"
+    if item.special_use is not None:
+        entry["specialUse"] = item.special_use
+        entry["specialUseSource"] = item.special_use_source
     return entry
 
 

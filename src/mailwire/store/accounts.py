@@ -37,7 +37,7 @@ from mailwire.domain.accounts import (
     kind_of,
 )
 from mailwire.domain.events import Event
-from mailwire.store.database import Database
+from mailwire.store.database import Database, escape_like
 from mailwire.store.keys import KeySource
 from mailwire.store.outbox import append_events
 from mailwire.store.schema import accounts, mailboxes
@@ -159,7 +159,7 @@ class AccountStore:
         if state is not None:
             condition = sa.and_(condition, accounts.c.state == state.value)
         if query:
-            pattern = "%" + _escape_like(query[:MAX_QUERY_LENGTH].lower()) + "%"
+            pattern = "%" + escape_like(query[:MAX_QUERY_LENGTH].lower()) + "%"
             condition = sa.and_(
                 condition,
                 sa.or_(
@@ -340,10 +340,6 @@ def _new_login(changes: CredentialChanges) -> bool:
 
 def _imap_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
     return before.get("imap") != after.get("imap")
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def account_from_row(row: sa.RowMapping) -> Account:

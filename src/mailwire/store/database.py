@@ -185,6 +185,11 @@ async def _translated() -> AsyncIterator[None]:
         raise
 
 
+def escape_like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern that uses `escape="\\"`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def describe_error(exc: BaseException) -> str:
     """One line about a driver failure, without the statement or its parameters."""
     original = getattr(exc, "orig", None) or exc

@@ -22,7 +22,7 @@ from mailwire.domain.tokens import (
     Scope,
     TokenRecord,
 )
-from mailwire.store.database import Database
+from mailwire.store.database import Database, escape_like
 from mailwire.store.schema import access_tokens, token_hits
 
 #: Recording each use of a token costs a write; record at most this often per token.
@@ -64,13 +64,13 @@ class TokenStore:
         if account is not None:
             condition = sa.and_(condition, access_tokens.c.account == account)
         if query:
-            pattern = "%" + _escape_like(query) + "%"
+            pattern = "%" + escape_like(query) + "%"
             condition = sa.and_(
                 condition,
                 sa.or_(
                     access_tokens.c.description.ilike(pattern, escape="\\"),
                     access_tokens.c.account.ilike(pattern, escape="\\"),
-                    access_tokens.c.id.like(_escape_like(query.lower()) + "%", escape="\\"),
+                    access_tokens.c.id.like(escape_like(query.lower()) + "%", escape="\\"),
                 ),
             )
         count = sa.select(sa.func.count()).select_from(access_tokens).where(condition)
@@ -118,10 +118,6 @@ class TokenStore:
                 )
             )
         return int(hits)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _to_row(record: TokenRecord) -> dict[str, Any]:

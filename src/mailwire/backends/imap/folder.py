@@ -201,13 +201,7 @@ class FolderSync:
         if selected.exists == 0:
             return []
         result = await self.conn.execute(commands.uid_search([commands.Atom("ALL")]))
-        uids: set[int] = set()
-        for event in result.untagged:
-            if isinstance(event, Search):
-                uids.update(event.numbers)
-            elif isinstance(event, ESearch) and event.all is not None:
-                uids.update(event.all.expand(0))
-        return sorted(uids)
+        return sorted(set(_searched_uids(result)))
 
     def _after_notify_from(self, record: MessageRecord) -> bool:
         when = record.internal_date if record.internal_date is not None else record.date
@@ -297,13 +291,7 @@ class FolderSync:
         if selected.exists == 0:
             return []
         result = await self.conn.execute(commands.uid_search([commands.Atom("UID"), span]))
-        found: list[int] = []
-        for event in result.untagged:
-            if isinstance(event, Search):
-                found.extend(event.numbers)
-            elif isinstance(event, ESearch) and event.all is not None:
-                found.extend(event.all.expand(0))
-        return found
+        return _searched_uids(result)
 
     # ------------------------------------------------------------------ fetching
 
@@ -374,6 +362,17 @@ class FolderSync:
             "prevUidValidity": str(mailbox.uid_validity),
         }
         return self._event(EventName.MAILBOX_RESET, mailbox, data)
+
+
+def _searched_uids(result: CommandResult) -> list[int]:
+    """The UIDs a UID SEARCH returned, as SEARCH (RFC 3501) or ESEARCH ALL (RFC 4731)."""
+    found: list[int] = []
+    for event in result.untagged:
+        if isinstance(event, Search):
+            found.extend(event.numbers)
+        elif isinstance(event, ESearch) and event.all is not None:
+            found.extend(event.all.expand(0))
+    return found
 
 
 def _flag_states(result: CommandResult, known: dict[int, tuple[str, ...]]) -> list[FlagState]:

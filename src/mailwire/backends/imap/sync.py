@@ -115,7 +115,7 @@ class AccountSync:
         chosen = [
             mailbox
             for mailbox in self._mailboxes.values()
-            if _selectable(mailbox) and (not wanted or mailbox.path in wanted)
+            if mailbox.selectable and (not wanted or mailbox.path in wanted)
         ]
         # INBOX first: it is what users wait for.
         return sorted(chosen, key=lambda mailbox: (mailbox.path != "INBOX", mailbox.path))
@@ -229,10 +229,6 @@ def _status_matches(mailbox: MailboxRecord, status: Status) -> bool:
         and status.get("MESSAGES") == mailbox.messages
         and (modseq is None or modseq == mailbox.highest_modseq)
     )
-
-
-def _selectable(mailbox: MailboxRecord) -> bool:
-    return not any(flag.lower() in ("\\noselect", "\\nonexistent") for flag in mailbox.flags)
 
 
 def _mailbox_deleted(account: str, mailbox: MailboxRecord) -> Event:
