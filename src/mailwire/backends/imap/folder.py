@@ -29,6 +29,7 @@ HIGHESTMODSEQ (RFC 7162 section 3.1.2). Then:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -132,6 +133,25 @@ def selected_from(result: CommandResult) -> Selected:
     return Selected(uid_validity or 0, uid_next, exists, modseq)
 
 
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """The outcome of one folder's sync: events raised and the folder's record now."""
+
+    events: int
+    mailbox: MailboxRecord
+
+
+def _with_state(mailbox: MailboxRecord, selected: Selected, messages: int) -> MailboxRecord:
+    """The record as `IndexStore.apply` left it, without reading it back."""
+    return dataclasses.replace(
+        mailbox,
+        uid_validity=selected.uid_validity,
+        uid_next=selected.uid_next,
+        highest_modseq=selected.highest_modseq,
+        messages=messages,
+    )
+
+
 class FolderSync:
     """Synchronises folders of one account over one connection."""
 
@@ -147,31 +167,38 @@ class FolderSync:
         result = await self.conn.execute(commands.select(mailbox.path, condstore=self.condstore))
         return selected_from(result)
 
-    async def sync(self, mailbox: MailboxRecord, *, announce_new_folder: bool = False) -> int:
-        """SELECT and bring the folder's index up to date; returns how many events."""
+    async def sync(self, mailbox: MailboxRecord, *, announce_new_folder: bool = False) -> Synced:
+        """SELECT and bring the folder's index up to date."""
         selected = await self.select(mailbox)
         return await self.sync_selected(mailbox, selected, announce_new_folder=announce_new_folder)
 
     async def sync_selected(
         self, mailbox: MailboxRecord, selected: Selected, *, announce_new_folder: bool = False
-    ) -> int:
+    ) -> Synced:
         if mailbox.uid_validity is None:
             events = [self._mailbox_new(mailbox, selected)] if announce_new_folder else []
             return await self._initial(mailbox, selected, announce=True, events=events)
         if mailbox.uid_validity != selected.uid_validity:
             reset = self._mailbox_reset(mailbox, selected)
             await self.index.reset_mailbox(mailbox.id, uid_validity=None, events=[reset])
-            return 1 + await self._initial(mailbox, selected, announce=False, events=[])
+            return await self._initial(mailbox, selected, announce=False, events=[], counted=1)
         return await self._incremental(mailbox, selected)
 
     # ------------------------------------------------------------------ initial
 
     async def _initial(
-        self, mailbox: MailboxRecord, selected: Selected, *, announce: bool, events: list[Event]
-    ) -> int:
+        self,
+        mailbox: MailboxRecord,
+        selected: Selected,
+        *,
+        announce: bool,
+        events: list[Event],
+        counted: int = 0,
+    ) -> Synced:
         known = await self.index.known_flags(mailbox.id)
         uids = [uid for uid in await self._all_uids(selected) if uid not in known]
-        count = len(events)
+        count = counted + len(events)
+        indexed = len(known)
         pending: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(uids), FETCH_BATCH):
@@ -183,6 +210,7 @@ class FolderSync:
                     if announce and self._after_notify_from(record)
                 ]
                 count += len(new_events)
+                indexed += len(records)
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(
@@ -195,7 +223,7 @@ class FolderSync:
             if pending is not None:
                 pending.cancel()
         await self.index.apply(self.account.id, mailbox.id, state=selected.state, events=events)
-        return count
+        return Synced(count, _with_state(mailbox, selected, indexed))
 
     async def _all_uids(self, selected: Selected) -> list[int]:
         if selected.exists == 0:
@@ -209,10 +237,12 @@ class FolderSync:
 
     # ------------------------------------------------------------------ incremental
 
-    async def _incremental(self, mailbox: MailboxRecord, selected: Selected) -> int:
+    async def _incremental(self, mailbox: MailboxRecord, selected: Selected) -> Synced:
+        # The stored count stands in for the index here: this check runs on every
+        # wake-up of the watched folder, and reading every UID for it would not do.
+        if self._unchanged(mailbox, selected):
+            return Synced(0, mailbox)
         known = await self.index.known_flags(mailbox.id)
-        if self._unchanged(mailbox, selected, len(known)):
-            return 0
         highest = max(known, default=0)
         added = await self._fetch_new(mailbox, highest, selected)
         removed, updated = await self._changes(mailbox, known, highest, selected)
@@ -231,13 +261,14 @@ class FolderSync:
             state=selected.state,
             events=events,
         )
-        return len(events)
+        indexed = len(known) + len(added) - len(removed)
+        return Synced(len(events), _with_state(mailbox, selected, indexed))
 
-    def _unchanged(self, mailbox: MailboxRecord, selected: Selected, known: int) -> bool:
+    def _unchanged(self, mailbox: MailboxRecord, selected: Selected) -> bool:
         return (
             selected.uid_next is not None
             and selected.uid_next == mailbox.uid_next
-            and selected.exists == known
+            and selected.exists == mailbox.messages
             and (
                 selected.highest_modseq is None or selected.highest_modseq == mailbox.highest_modseq
             )

@@ -128,9 +128,9 @@ class AccountSync:
         announce = mailbox.path in self._announce_new
         try:
             if selected is None:
-                count = await self.folders.sync(mailbox, announce_new_folder=announce)
+                synced = await self.folders.sync(mailbox, announce_new_folder=announce)
             else:
-                count = await self.folders.sync_selected(
+                synced = await self.folders.sync_selected(
                     mailbox, selected, announce_new_folder=announce
                 )
         except CommandFailedError as error:
@@ -140,13 +140,8 @@ class AccountSync:
             )
             return 0
         self._announce_new.discard(mailbox.path)
-        await self._reload(mailbox.path)
-        return count
-
-    async def _reload(self, path: str) -> None:
-        for record in await self.index.mailboxes(self.account.id):
-            if record.path == path:
-                self._mailboxes[path] = record
+        self._mailboxes[mailbox.path] = synced.mailbox
+        return synced.events
 
     # ------------------------------------------------------------------ watching
 
