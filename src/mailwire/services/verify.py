@@ -172,8 +172,10 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
     )
     try:
         async with asyncio.timeout(VERIFY_TIMEOUT_S):
-            await client.connect()
             try:
+                # Inside the try: a connect that fails half-way (e.g. in STARTTLS)
+                # may leave a transport behind.
+                await client.connect()
                 await _smtp_login(client, auth)
                 await client.quit()
             finally:

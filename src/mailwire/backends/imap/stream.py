@@ -39,14 +39,25 @@ class ImapStream:
         cls, host: str, port: int, *, tls: ssl.SSLContext | None = None
     ) -> ImapStream:
         try:
-            reader, writer = await asyncio.open_connection(
-                host, port, ssl=tls, server_hostname=host if tls is not None else None
-            )
-        except ssl.SSLError as error:
-            raise ImapTlsError(f"TLS with {host}:{port} failed: {error}") from error
+            reader, writer = await asyncio.open_connection(host, port)
         except OSError as error:
             raise ImapConnectError(f"cannot connect to {host}:{port}: {error}") from error
-        return cls(reader, writer)
+        stream = cls(reader, writer)
+        if tls is None:
+            return stream
+        # Implicit TLS as TCP first, then the handshake on a transport we hold: a
+        # handshake that fails (or is cancelled by the connect timeout) inside
+        # open_connection(ssl=...) can leave its socket to the garbage collector.
+        try:
+            await writer.start_tls(tls, server_hostname=host)
+        except BaseException as error:
+            await stream.close()
+            if isinstance(error, ssl.SSLError):
+                raise ImapTlsError(f"TLS with {host}:{port} failed: {error}") from error
+            if isinstance(error, OSError):
+                raise ImapConnectError(f"cannot connect to {host}:{port}: {error}") from error
+            raise
+        return stream
 
     @property
     def compressed(self) -> bool:
@@ -103,6 +114,11 @@ class ImapStream:
         with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
             async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()
+        # After a failed STARTTLS the stream's protocol is no longer the transport's,
+        # so wait_closed() cannot tell; and a transport still flushing stays open.
+        # Abort (a no-op once the connection is lost) and let the loop close the socket.
+        self._writer.transport.abort()
+        await asyncio.sleep(0)
 
     def abort(self) -> None:
         """Drop the transport at once (after a timeout or a protocol error)."""
