@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from mailwire.testing.dovecot import Dovecot
 
-FIRST_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+#: The newest message's date; the others go back one minute each, so all are in the past
+#: (an account added now indexes them without announcing any, as a real mailbox would).
+LAST_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def message(rng: random.Random, n: int) -> bytes:
@@ -40,8 +42,13 @@ def message(rng: random.Random, n: int) -> bytes:
 
 
 def fill(dovecot: Dovecot, user: str, count: int, *, seed: int = 20_000) -> None:
-    """Write `count` messages into `user`'s INBOX, one day apart from `FIRST_DATE`."""
+    """Write `count` messages into `user`'s INBOX, one minute apart up to `LAST_DATE`."""
     rng = random.Random(seed)
     for n in range(count):
         flags = "S" if n % 3 else ""
-        dovecot.deliver(user, message(rng, n), flags=flags, internaldate=FIRST_DATE + timedelta(n))
+        dovecot.deliver(
+            user,
+            message(rng, n),
+            flags=flags,
+            internaldate=LAST_DATE - timedelta(minutes=count - n),
+        )

@@ -8,6 +8,8 @@ messages already indexed and announces nothing twice.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,9 +160,52 @@ class IndexStore:
 async def _insert_messages(
     conn: AsyncConnection, account: str, added: Sequence[MessageRecord], now: int
 ) -> None:
+    """Insert new messages with one driver-level executemany per chunk.
+
+    This is the initial index's write path (tens of thousands of rows): the
+    statement is rendered once per dialect and the JSON columns are encoded
+    here, which costs half of what per-row Core parameter processing does.
+    """
+    if not added:
+        return
+    statement = _insert_statement(conn.dialect)
     rows = [_message_row(account, record, now) for record in added]
     for chunk in _chunks(rows, INSERT_CHUNK):
-        await conn.execute(messages.insert(), chunk)
+        await conn.exec_driver_sql(statement, chunk)
+
+
+#: The `messages` columns in the order `_message_row` lists their values.
+_MESSAGE_COLUMNS = (
+    "mailbox_id",
+    "uid",
+    "account",
+    "email_id",
+    "thread_id",
+    "modseq",
+    "flags",
+    "labels",
+    "internal_date",
+    "date",
+    "size",
+    "subject",
+    "from_address",
+    "message_id",
+    "in_reply_to",
+    "references",
+    "envelope",
+    "structure",
+    "indexed_at",
+)
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@functools.cache
+def _insert_statement(dialect: sa.Dialect) -> str:
+    """`INSERT INTO messages` in the dialect's positional parameter style."""
+    compiled = messages.insert().compile(dialect=dialect)
+    if tuple(compiled.positiontup or ()) != _MESSAGE_COLUMNS:
+        raise RuntimeError("the messages table's columns changed: update _MESSAGE_COLUMNS")
+    return str(compiled)
 
 
 async def _update_mailbox(
@@ -199,28 +244,28 @@ def _listing_values(item: ListedMailbox) -> dict[str, Any]:
     }
 
 
-def _message_row(account: str, record: MessageRecord, now: int) -> dict[str, Any]:
-    return {
-        "mailbox_id": record.mailbox_id,
-        "uid": record.uid,
-        "account": account,
-        "email_id": record.email_id,
-        "thread_id": record.thread_id,
-        "modseq": record.modseq,
-        "flags": list(record.flags),
-        "labels": None if record.labels is None else list(record.labels),
-        "internal_date": record.internal_date,
-        "date": record.date,
-        "size": record.size,
-        "subject": record.subject,
-        "from_address": record.from_address,
-        "message_id": record.message_id,
-        "in_reply_to": record.in_reply_to,
-        "references": record.references,
-        "envelope": dict(record.envelope or {}),
-        "structure": None if record.structure is None else dict(record.structure),
-        "indexed_at": now,
-    }
+def _message_row(account: str, record: MessageRecord, now: int) -> tuple[Any, ...]:
+    return (
+        record.mailbox_id,
+        record.uid,
+        account,
+        record.email_id,
+        record.thread_id,
+        record.modseq,
+        _encode_json(record.flags),
+        None if record.labels is None else _encode_json(record.labels),
+        record.internal_date,
+        record.date,
+        record.size,
+        record.subject,
+        record.from_address,
+        record.message_id,
+        record.in_reply_to,
+        record.references,
+        _encode_json(record.envelope or {}),
+        None if record.structure is None else _encode_json(record.structure),
+        now,
+    )
 
 
 def _mailbox(row: sa.RowMapping) -> MailboxRecord:

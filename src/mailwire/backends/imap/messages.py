@@ -12,8 +12,9 @@ from __future__ import annotations
 import email.errors
 import email.header
 import email.utils
+import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mailwire.domain.messages import MessageRecord
@@ -106,9 +107,33 @@ def _ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
+#: The Date header as nearly every sender writes it (RFC 5322 section 3.3, numeric zone).
+_COMMON_DATE = re.compile(
+    rb"(?:[A-Za-z]{3}, ?)?(\d{1,2}) ([A-Za-z]{3}) (\d{4})"  # [day-of-week ","] date
+    rb" (\d\d):(\d\d)(?::(\d\d))? ([+-])(\d\d)(\d\d)"  # time and zone
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(b"jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)
+}
+
+
 def _header_date(raw: bytes | None) -> int | None:
+    """A Date header as epoch milliseconds; None when it is absent, unreadable or zoneless."""
     if not raw:
         return None
+    common = _COMMON_DATE.fullmatch(raw.strip())
+    if common is not None and (month := _MONTHS.get(common[2].lower())) is not None:
+        day, _, year, hour, minute, second, sign, zone_h, zone_m = common.groups()
+        offset = (int(zone_h) * 60 + int(zone_m)) * 60
+        if offset or sign == b"+":  # "-0000" means no zone (RFC 5322 section 3.3)
+            try:
+                moment = datetime(
+                    int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+                )
+            except ValueError:
+                return None
+            return (int(moment.timestamp()) - (offset if sign == b"+" else -offset)) * 1000
     try:
         parsed = email.utils.parsedate_to_datetime(raw.decode("ascii", "replace"))
     except (TypeError, ValueError, IndexError):
@@ -140,15 +165,36 @@ def _address(address: Address) -> dict[str, str] | None:
     return result
 
 
-def _address_list(addresses: Iterable[Address]) -> list[dict[str, str]]:
-    return [item for item in map(_address, addresses) if item is not None]
+class _AddressLists:
+    """Decoded address lists, remembered: a mailbox's senders and recipients repeat.
+
+    The decoded dicts are shared between records, which treat them as read-only.
+    Bounded: the memory is dropped whole when it reaches `MAX_ENTRIES`.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Address, ...], tuple[dict[str, str], ...]] = {}
+
+    def decode(self, addresses: tuple[Address, ...]) -> tuple[dict[str, str], ...]:
+        found = self._known.get(addresses)
+        if found is None:
+            found = tuple(item for item in map(_address, addresses) if item is not None)
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[addresses] = found
+        return found
+
+
+_address_lists = _AddressLists()
 
 
 def _addresses(envelope: Envelope) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    decode = _address_lists.decode
     for key, value in (("from", envelope.from_), ("sender", envelope.sender)):
-        found = _address_list(value)
-        if found:
+        if value and (found := decode(value)):
             result[key] = found[0]
     for key, value in (
         ("replyTo", envelope.reply_to),
@@ -156,9 +202,8 @@ def _addresses(envelope: Envelope) -> dict[str, Any]:
         ("cc", envelope.cc),
         ("bcc", envelope.bcc),
     ):
-        found = _address_list(value)
-        if found:
-            result[key] = found
+        if value and (found := decode(value)):
+            result[key] = list(found)
     return result
 
 
@@ -179,6 +224,9 @@ def _leaves(structure: BodyStructure, prefix: str) -> Iterable[tuple[str, Single
         yield prefix, structure
 
 
+_TEXT_KINDS = {"text/plain": "plain", "text/html": "html"}
+
+
 def _classify(
     part: str, single: SinglePart, text: dict[str, int], attachments: list[dict[str, Any]]
 ) -> None:
@@ -186,7 +234,7 @@ def _classify(
     disposition = single.disposition.type.lower() if single.disposition else None
     filename = _param(single.disposition.params if single.disposition else (), "filename")
     filename = filename or _param(single.params, "name")
-    kind = {"text/plain": "plain", "text/html": "html"}.get(content_type)
+    kind = _TEXT_KINDS.get(content_type)
     if kind and disposition != "attachment" and not filename and kind not in text:
         text[kind] = single.size
         return
