@@ -24,7 +24,7 @@ REPORT = (
     b'("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 40 2 NIL NIL NIL NIL)'
     b'("image" "png" ("name" "logo.png") "<logo@x>" NIL "base64" 300 NIL ("inline" NIL) NIL NIL)'
     b'("application" "pdf" NIL NIL NIL "base64" 30639 NIL ("attachment" ("filename" "r.pdf"))'
-    b" NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)"
+    b' NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)'
     b" BODY[HEADER.FIELDS (REFERENCES)] {%d}\r\n%s)\r\n" % (len(REFERENCES), REFERENCES)
 )
 
