@@ -72,7 +72,8 @@ def test_addresses_take_the_api_shape_and_skip_group_markers() -> None:
 def test_remembered_addresses_never_leak_between_messages() -> None:
     first = record()
     other = record(REPORT.replace(b'"Alice" NIL "alice"', b'"Bob" NIL "bob"'))
-    assert first.envelope is not None and other.envelope is not None
+    assert first.envelope is not None
+    assert other.envelope is not None
     assert first.envelope["to"] == [{"name": "Alice", "address": "alice@example.com"}]
     assert other.envelope["to"] == [{"name": "Bob", "address": "bob@example.com"}]
     again = record()
@@ -110,7 +111,8 @@ def test_a_fetch_without_uid_is_not_a_record() -> None:
 
 def test_fetch_items_follow_the_capabilities() -> None:
     plain = fetch_items(frozenset())
-    assert "MODSEQ" not in plain and "EMAILID" not in plain
+    assert "MODSEQ" not in plain
+    assert "EMAILID" not in plain
     assert "MODSEQ" in fetch_items(frozenset({"CONDSTORE"}))
     assert {"EMAILID", "THREADID"} <= set(fetch_items(frozenset({"OBJECTID"})))
     assert "X-GM-LABELS" in fetch_items(frozenset({"X-GM-EXT-1"}))
