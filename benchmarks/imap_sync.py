@@ -13,6 +13,12 @@ Once all are connected, 100 messages are appended one after another to one of
 them by another client; each latency is from the APPEND's tagged OK to the
 `messageNew` row being readable in the outbox (polled every 5 ms).
 
+`imap_sync.idle_floor` measures the same latency for a bare IDLE client on a
+plain socket (the time from the APPEND's OK to Dovecot's `* n EXISTS`): Dovecot
+holds every IDLE notification back by 500 ms to coalesce changes
+(`NOTIFY_DELAY_MSECS` in its mailbox watcher), so no IDLE client can see a new
+message sooner. The difference between the two is Mailwire's own share.
+
 Figures:
 - imap_sync.raw_fetch         seconds for the raw FETCH (server time, no parsing)
 - imap_sync.index             seconds from login to "initial sync done"
@@ -20,6 +26,8 @@ Figures:
 - imap_sync.index_msgs_per_s  messages indexed per second
 - imap_sync.connect_all       seconds until all 100 accounts were connected
 - imap_sync.latency_p50, _p99 APPEND -> messageNew visible, milliseconds (goal p99 < 500)
+- imap_sync.idle_floor_p50, _p99  APPEND -> `* n EXISTS` on a bare IDLE socket, milliseconds
+- imap_sync.latency_over_floor_p50  Mailwire's p50 minus the bare client's p50
 """
 
 from __future__ import annotations
@@ -28,13 +36,14 @@ import asyncio
 import datetime as dt
 import functools
 import imaplib
+import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.mailgen import fill
-from benchmarks.rawimap import raw_fetch
+from benchmarks.rawimap import exchange, raw_fetch
 from benchmarks.registry import Benchmark, Session
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.backends.imap.sync import AccountSync, sync_session
@@ -55,6 +64,8 @@ APPENDS = 100
 #: Bounds on the latency run: time to connect everything, and to see one event.
 MAX_CONNECT_SECONDS = 120.0
 MAX_EVENT_SECONDS = 30.0
+#: The bare IDLE client's user and how many appends it times.
+FLOOR_USER, FLOOR_APPENDS = "floor", 30
 
 
 async def _index(dovecot: Dovecot, data_dir: Path) -> tuple[float, int]:
@@ -138,11 +149,11 @@ async def _all_connected(store: Store) -> bool:
     return sum(account.state == "connected" for account in page.accounts) == IDLE_ACCOUNTS
 
 
-def _append(dovecot: Dovecot, subject: str) -> float:
+def _append(dovecot: Dovecot, subject: str, *, user: str = "idle0") -> float:
     """APPEND one message as another client; returns the moment the server confirmed it."""
     client = imaplib.IMAP4(dovecot.host, dovecot.imap_port)
     try:
-        client.login("idle0", PASSWORD)
+        client.login(user, PASSWORD)
         raw = f"From: a@example.com\r\nSubject: {subject}\r\n\r\nhello\r\n".encode()
         client.append("INBOX", "", imaplib.Time2Internaldate(dt.datetime.now(dt.UTC)), raw)
         return time.perf_counter()
@@ -190,14 +201,53 @@ async def _latency_run(dovecot: Dovecot, data_dir: Path, session: Session) -> No
     session.report("imap_sync.latency_p99", cuts[98], "ms")
 
 
+def _idle_floor(dovecot: Dovecot, user: str, appends: int) -> list[float]:
+    """APPEND -> `* n EXISTS` for a bare IDLE client on a plain socket, in milliseconds."""
+    latencies = []
+    with socket.create_connection((dovecot.host, dovecot.imap_port), timeout=30) as sock:
+        exchange(sock, b"", b"* ")
+        exchange(sock, f"a LOGIN {user} {PASSWORD}\r\n".encode(), b"a ")
+        exchange(sock, b"b SELECT INBOX\r\n", b"b ")
+        sock.sendall(b"c IDLE\r\n")
+        _read_until(sock, b"+ ")
+        for n in range(appends):
+            appended = _append(dovecot, f"floor {n}", user=user)
+            _read_until(sock, b" EXISTS\r\n")
+            latencies.append((time.perf_counter() - appended) * 1000)
+        sock.sendall(b"DONE\r\n")
+        _read_until(sock, b"c OK")
+    return latencies
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> None:
+    """Read until `marker` arrives (bounded by the socket's timeout and MAX_EVENT_SECONDS)."""
+    received = b""
+    deadline = time.monotonic() + MAX_EVENT_SECONDS
+    while marker not in received:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {marker!r} from the server")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        received = received[-len(marker) :] + chunk
+
+
 def run_latency(session: Session) -> None:
     configure_logging("warning")
     with scratch_directory() as root:
         dovecot = Dovecot(root)
         for n in range(IDLE_ACCOUNTS):
             dovecot.add_user(f"idle{n}", PASSWORD)  # before start: no reload wait per user
+        dovecot.add_user(FLOOR_USER, PASSWORD)
         with dovecot, tempfile.TemporaryDirectory() as data_dir:
+            floor = _idle_floor(dovecot, FLOOR_USER, FLOOR_APPENDS)
+            session.report("imap_sync.idle_floor_p50", statistics.median(floor), "ms")
+            session.report("imap_sync.idle_floor_p99", statistics.quantiles(floor, n=100)[98], "ms")
             asyncio.run(_latency_run(dovecot, Path(data_dir), session))
+    ours = session.figures.get("imap_sync.latency_p50")
+    if ours is not None:
+        over = ours - statistics.median(floor)
+        session.report("imap_sync.latency_over_floor_p50", over, "ms")
 
 
 BENCHMARKS = (
