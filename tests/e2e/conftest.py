@@ -6,6 +6,9 @@ empty; they compare counts before and after). Tests that stop, signal or
 reconfigure a server start their own through `start_server` (or, for a module,
 `server_factory`); a test may stop it itself, teardown stops whatever still runs.
 
+`register_account` registers an account over `POST /v1/account` on any running
+server: account-bound tokens may only be issued for an account that exists.
+
 `seed_token` writes a token straight into the server's store through the
 token service, as the operator's CLI does. It exists because the API (by
 design) refuses to mint an instance-wide token without `permissions`, and the
@@ -37,6 +40,7 @@ HTTP_TIMEOUT_S = 15.0
 IssueToken = Callable[..., dict[str, Any]]
 SeedToken = Callable[..., str]
 StartServer = Callable[..., MailwireServer]
+RegisterAccount = Callable[..., str]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -77,6 +81,32 @@ def issue(api: httpx.Client) -> IssueToken:
         return created
 
     return issue_token
+
+
+@pytest.fixture(scope="session")
+def register_account() -> RegisterAccount:
+    """`register_account(server, account, **fields)`: POST /v1/account as `server`'s root.
+
+    Without `fields` the account is send-only (no `imap` section), so the server
+    never tries to connect it anywhere; pass `imap=...` (and `name=...`) for a
+    mailbox it should sync. Asserts 200 and returns the state, `new` or `existing`.
+    """
+
+    def register(server: MailwireServer, account: str, **fields: Any) -> str:
+        body = {"account": account, "name": account, **fields}
+        response = httpx.post(
+            f"{server.url}/v1/account",
+            json=body,
+            headers=bearer(server.token),
+            timeout=HTTP_TIMEOUT_S,
+        )
+        assert response.status_code == 200, response.text
+        created: dict[str, str] = response.json()
+        assert created["account"] == account, created
+        assert created["state"] in {"new", "existing"}, created
+        return created["state"]
+
+    return register
 
 
 @pytest.fixture(scope="session")

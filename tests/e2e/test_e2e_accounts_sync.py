@@ -13,7 +13,7 @@ import imaplib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -25,23 +25,18 @@ from mailwire.testing.server import MailwireServer
 
 WAIT_S = 30.0
 
+RegisterAccount = Callable[..., str]
 
-def _register(api: httpx.Client, dovecot: Dovecot, user: MailUser, password: str) -> None:
-    body = {
-        "account": user.name,
-        "name": "E2E",
-        "imap": {
-            "host": dovecot.host,
-            "port": dovecot.imap_port,
-            "secure": False,
-            # Dovecot offers STARTTLS with the rig's self-signed certificate.
-            "tls": {"rejectUnauthorized": False},
-            "auth": {"user": user.name, "pass": password},
-        },
+
+def _imap(dovecot: Dovecot, user: MailUser, password: str) -> dict[str, Any]:
+    return {
+        "host": dovecot.host,
+        "port": dovecot.imap_port,
+        "secure": False,
+        # Dovecot offers STARTTLS with the rig's self-signed certificate.
+        "tls": {"rejectUnauthorized": False},
+        "auth": {"user": user.name, "pass": password},
     }
-    response = api.post("/v1/account", json=body)
-    assert response.status_code == 200, response.text
-    assert response.json() == {"account": user.name, "state": "new"}
 
 
 def _wait_state(api: httpx.Client, account: str, wanted: str) -> dict[str, Any]:
@@ -72,9 +67,14 @@ def user(dovecot: Dovecot) -> MailUser:
 
 
 def test_new_mail_arrives_once_on_the_change_stream(
-    server: MailwireServer, api: httpx.Client, dovecot: Dovecot, user: MailUser
+    server: MailwireServer,
+    api: httpx.Client,
+    register_account: RegisterAccount,
+    dovecot: Dovecot,
+    user: MailUser,
 ) -> None:
-    _register(api, dovecot, user, user.password)
+    imap = _imap(dovecot, user, user.password)
+    assert register_account(server, user.name, name="E2E", imap=imap) == "new"
     info = _wait_state(api, user.name, "connected")
     assert "pass" not in json.dumps(info["imap"])
     message = EmailMessage()
@@ -107,9 +107,14 @@ def test_new_mail_arrives_once_on_the_change_stream(
 
 
 def test_wrong_password_then_fixed_by_put(
-    api: httpx.Client, dovecot: Dovecot, user: MailUser
+    server: MailwireServer,
+    api: httpx.Client,
+    register_account: RegisterAccount,
+    dovecot: Dovecot,
+    user: MailUser,
 ) -> None:
-    _register(api, dovecot, user, "not-the-password")
+    imap = _imap(dovecot, user, "not-the-password")
+    assert register_account(server, user.name, name="E2E", imap=imap) == "new"
     info = _wait_state(api, user.name, "authenticationError")
     assert info["lastError"]["serverResponseCode"] == "AUTHENTICATIONFAILED"
     assert "not-the-password" not in json.dumps(info)

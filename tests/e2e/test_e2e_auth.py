@@ -22,10 +22,20 @@ from mailwire.testing.server import MailwireServer, mailwire_cli
 
 IssueToken = Callable[..., dict[str, Any]]
 SeedToken = Callable[..., str]
+RegisterAccount = Callable[..., str]
+
+#: The accounts this module binds tokens to; a token needs a registered account.
+ACCOUNTS = ("acc-revoked", "acc-expiring", "acc-bound", "acc-order", "acc-referrer")
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _accounts(server: MailwireServer, register_account: RegisterAccount) -> None:
+    for account in ACCOUNTS:
+        register_account(server, account)
 
 
 def assert_envelope(response: httpx.Response, status: int, error: str) -> str:

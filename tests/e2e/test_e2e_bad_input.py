@@ -13,9 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from mailwire.testing.server import MailwireServer
+
 MiB = 1024 * 1024
 CREATE_LIMIT = 2 * MiB
 VALID = {"account": "acc-bad", "description": "valid", "scopes": ["api"]}
+
+RegisterAccount = Callable[..., str]
 
 
 def assert_400(response: httpx.Response) -> list[dict[str, str]]:
@@ -35,6 +39,12 @@ def assert_400(response: httpx.Response) -> list[dict[str, str]]:
 
 def keys(fields: list[dict[str, str]]) -> set[str]:
     return {field["key"] for field in fields}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _account(server: MailwireServer, register_account: RegisterAccount) -> None:
+    """`VALID` is valid only once its account exists."""
+    register_account(server, str(VALID["account"]))
 
 
 @pytest.fixture

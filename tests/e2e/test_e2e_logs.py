@@ -27,6 +27,7 @@ PLANTED_PASSWORD = "Planted-Secret-123"
 SERVICE_SECRET = "svc-" + secrets.token_hex(16)
 
 ServerFactory = Callable[..., AbstractContextManager[MailwireServer]]
+RegisterAccount = Callable[..., str]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -63,10 +64,14 @@ def assert_absent(log: str, *values: str) -> None:
 
 @pytest.fixture(scope="module")
 def secret_server(
-    server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+    server_factory: ServerFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+    register_account: RegisterAccount,
 ) -> Iterator[MailwireServer]:
     data_dir = tmp_path_factory.mktemp("e2e-logs") / "data"
     with server_factory(data_dir, env={"MAILWIRE_SECRET": SERVICE_SECRET}) as running:
+        for account in ("acc-logs", "acc-path"):
+            register_account(running, account)
         yield running
 
 

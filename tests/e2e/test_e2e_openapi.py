@@ -67,6 +67,8 @@ def test_token_operations_match_the_reference(document: dict[str, Any]) -> None:
         assert operation.get("security", document["security"]) == [{"bearerAuth": []}]
         for status in ("400", "401", "403"):
             assert status in operation["responses"], (path, method, status)
+    # Binding a token to an account that is not registered is refused with 404.
+    assert "404" in paths["/v1/tokens"]["post"]["responses"]
 
 
 def test_only_health_is_public(document: dict[str, Any]) -> None:

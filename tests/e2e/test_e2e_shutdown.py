@@ -19,6 +19,7 @@ import pytest
 from mailwire.testing.server import MailwireServer
 
 StartServer = Callable[..., MailwireServer]
+RegisterAccount = Callable[..., str]
 
 
 def host_port(server: MailwireServer) -> tuple[str, int]:
@@ -79,9 +80,10 @@ def refuses_connections(host: str, port: int) -> bool:
 
 @pytest.mark.slow
 def test_sigterm_drains_a_request_whose_body_is_still_arriving(
-    start_server: StartServer,
+    start_server: StartServer, register_account: RegisterAccount
 ) -> None:
     server = start_server(env={"MAILWIRE_SHUTDOWN_TIMEOUT": "5"})
+    register_account(server, "acc-drain")
     host, port = host_port(server)
     body = json.dumps(
         {"account": "acc-drain", "description": "issued while stopping", "scopes": ["api"]}

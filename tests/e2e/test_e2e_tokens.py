@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from mailwire.testing.server import MailwireServer
 
@@ -21,6 +22,20 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LIST_ITEM_KEYS = {"id", "description", "scopes", "created", "access"}
 
 IssueToken = Callable[..., dict[str, Any]]
+RegisterAccount = Callable[..., str]
+
+#: The accounts this module binds tokens to; a token needs a registered account.
+ACCOUNTS = (
+    "acc-issue",
+    "acc-use",
+    "acc-list",
+    "acc-pages",
+    "acc-other",
+    "acc-query",
+    "acc-get",
+    "acc-delete",
+    "acc-wild",
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -29,6 +44,12 @@ def bearer(token: str) -> dict[str, str]:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _accounts(server: MailwireServer, register_account: RegisterAccount) -> None:
+    for account in ACCOUNTS:
+        register_account(server, account)
 
 
 def test_post_returns_a_fresh_token_and_its_id(issue: IssueToken, server: MailwireServer) -> None:
@@ -178,6 +199,29 @@ def test_get_unknown_id_is_404(api: httpx.Client) -> None:
         "message": response.json()["message"],
         "code": "TokenNotFound",
     }
+
+
+def test_post_for_an_unknown_account_is_404_and_issues_nothing(
+    api: httpx.Client, token_total: Callable[[], int]
+) -> None:
+    before = token_total()
+
+    response = api.post(
+        "/v1/tokens",
+        json={"account": "acc-never-registered", "description": "x", "scopes": ["api"]},
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": response.json()["message"],
+        "code": "AccountNotFound",
+    }
+    assert response.json()["message"]
+    assert token_total() == before
+    listed = api.get("/v1/tokens", params={"account": "acc-never-registered"}).json()
+    assert listed["total"] == 0
 
 
 def test_delete_by_id_revokes_at_once(

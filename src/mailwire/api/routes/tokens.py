@@ -67,12 +67,15 @@ async def list_tokens(
     operation_id="postV1Tokens",
     summary="Issue an access token",
     description="Returns the token once. An instance-wide token must set `permissions`; "
-    "otherwise bind it to an account.",
+    "otherwise bind it to an account, which must already be registered.",
     response_model=CreateTokenResponse,
-    responses=error_responses(*STANDARD_ERRORS, 413),
+    responses=error_responses(*STANDARD_ERRORS, 404, 413),
     openapi_extra=operation(Group.ADMIN, Action.WRITE, body_limit=CREATE_TOKEN_BODY_LIMIT),
 )
 async def create_token(body: CreateToken, request: Request, svc: Svc) -> CreateTokenResponse:
+    if body.account is not None:
+        # A token for an account that does not exist would reach nothing; say so now.
+        await svc.accounts.require(body.account)
     address = client_address(request)
     issued = await svc.tokens.issue(
         body.to_request(), remote_address=None if address is None else str(address)
