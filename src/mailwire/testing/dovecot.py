@@ -4,11 +4,16 @@ Theory of operation. `Dovecot(root)` owns `root` (which must be mode 0755 and
 reachable by other users: Dovecot's auth and mail processes drop privileges
 and must read the passwd file and the homes). `start()` writes a config that
 keeps every path under `root`, picks two free loopback ports (plain IMAP with
-STARTTLS, and implicit TLS), and runs `dovecot -c CONF`, which daemonises. The
+STARTTLS, and implicit TLS), and runs `dovecot -c CONF`, which daemonises. A
+later `start()` after `stop()` is a server restart: it binds the same two ports
+again, so clients configured with them find the server where it was. The
 launcher's own output goes to a file: the daemon inherits it, and a pipe would
 keep the caller waiting. Readiness is an IMAP greeting on both ports; the
 master's PID comes from `base_dir/master.pid` and `stop()` signals that PID
-(confirming first, through /proc, that it is still this instance's master).
+(confirming first, through /proc, that it is still this instance's master),
+and also the instance's other processes, found by the instance name Dovecot
+puts in their titles: left to the master, an imap process keeps its client
+for ten seconds or more after the master has exited.
 `scratch_directory()` provides a suitable root outside pytest's private tree.
 
 Users live in a passwd-file (PLAIN scheme) and share one static userdb entry
@@ -55,6 +60,8 @@ from mailwire.testing.tls import TLSCertificate, generate_self_signed
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
 
 _BIND_ATTEMPTS = 3
+#: Pause between attempts to bind the previous ports again on a restart (seconds).
+_REBIND_PAUSE = 0.2
 _POLL_INTERVAL = 0.05
 _GREETING_TIMEOUT = 2.0
 _GREETING_MAX_BYTES = 4096
@@ -168,16 +175,7 @@ class Dovecot(StartStop):
         if self.running:
             raise PeerStartError(f"Dovecot under {self.root} is already running")
         self._prepare()
-        for attempt in range(1, _BIND_ATTEMPTS + 1):
-            imap_port, imaps_port = find_free_ports(2)
-            self._ports = (imap_port, imaps_port)
-            self._write_config(imap_port, imaps_port)
-            try:
-                self._launch()
-                break
-            except PortInUseError:
-                if attempt == _BIND_ATTEMPTS:
-                    raise
+        self._launch_on_ports()
         try:
             self._wait_ready(time.monotonic() + self.start_timeout)
         except BaseException:
@@ -186,7 +184,13 @@ class Dovecot(StartStop):
             raise
 
     def stop(self) -> None:
-        """Stop the master by its PID and wait for it to exit; a no-op if not running."""
+        """Stop the master and every other process of this instance, and wait for them.
+
+        A no-op if not running. The master passes SIGTERM on, yet an imap process
+        goes on serving its client for ten seconds or more after the master has
+        gone; signalling each process directly makes clients see what a restart
+        shows them, `* BYE` and a closed connection, at once.
+        """
         pid, self._pid = self._live_pid() or _find_master(self.paths.config), None
         if pid is None:
             return
@@ -195,13 +199,68 @@ class Dovecot(StartStop):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        if _wait_exit(pid, config, self.stop_timeout):
-            return
-        os.kill(pid, signal.SIGKILL)
+        self._signal_processes(signal.SIGTERM)
         if not _wait_exit(pid, config, self.stop_timeout):
-            raise PeerStopError(f"Dovecot master {pid} survived SIGKILL for {self.stop_timeout} s")
+            os.kill(pid, signal.SIGKILL)
+            if not _wait_exit(pid, config, self.stop_timeout):
+                raise PeerStopError(
+                    f"Dovecot master {pid} survived SIGKILL for {self.stop_timeout} s"
+                )
+        if self._processes_gone():
+            return
+        self._signal_processes(signal.SIGKILL)
+        if not self._processes_gone():
+            raise PeerStopError(
+                f"Dovecot processes {self._processes()} survived SIGKILL for {self.stop_timeout} s"
+            )
 
     # ------------------------------------------------------------ internals
+
+    def _launch_on_ports(self) -> None:
+        """Launch on two fresh free ports (retrying a lost race), or on a restart on the
+        previous two, retrying briefly in case one is still held."""
+        restart = self._ports is not None
+        for attempt in range(1, _BIND_ATTEMPTS + 1):
+            if not restart:
+                imap_port, imaps_port = find_free_ports(2)
+                self._ports = (imap_port, imaps_port)
+            self._write_config(*self._require_ports())
+            try:
+                self._launch()
+                return
+            except PortInUseError as error:
+                if attempt < _BIND_ATTEMPTS:
+                    if restart:
+                        time.sleep(_REBIND_PAUSE)
+                    continue
+                if restart:
+                    raise PortInUseError(
+                        f"Dovecot could not bind its previous ports {self._ports} again "
+                        f"on restart: {error}"
+                    ) from error
+                self._ports = None  # never started: the next start() is not a restart
+                raise
+
+    def _processes(self) -> list[int]:
+        """PIDs of this instance's processes other than the master (which the master
+        names `dovecot-<instance>/<service>`)."""
+        marker = f"-{self._instance_name}/".encode()
+        return [pid for pid in _all_pids() if marker in _cmdline(pid)]
+
+    def _signal_processes(self, sig: signal.Signals) -> None:
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def _processes_gone(self) -> bool:
+        deadline = time.monotonic() + self.stop_timeout
+        for _ in range(math.ceil(self.stop_timeout / _POLL_INTERVAL) + 1):
+            if not self._processes():
+                return True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL_INTERVAL)
+        return not self._processes()
 
     def _require_ports(self) -> tuple[int, int]:
         if self._ports is None:
@@ -370,6 +429,17 @@ def _alive(pid: int, config_path: Path) -> bool:
     # The command-line check guards against signalling an unrelated process
     # that reused the number after Dovecot exited.
     return state not in {"Z", "X"} and str(config_path).encode() in cmdline
+
+
+def _all_pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _find_master(config_path: Path) -> int | None:
