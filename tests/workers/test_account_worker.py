@@ -14,7 +14,7 @@ from mailwire.domain.accounts import Account
 from mailwire.protocols.imap import commands
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.hostile_imap import Behaviour, HostileImapServer
-from mailwire.workers.session import Ready, idle_session
+from mailwire.workers.session import Connect, Ready, idle_session
 from mailwire.workers.supervisor import Supervisor
 
 
@@ -131,7 +131,12 @@ async def test_refused_connection_raises_connect_error_once_while_retrying(
 
 
 async def noop_first(
-    account: Account, connection: ImapConnection, ready: Ready, wakeup: asyncio.Event
+    account: Account,
+    connection: ImapConnection,
+    ready: Ready,
+    wakeup: asyncio.Event,
+    *,
+    connect: Connect | None = None,
 ) -> None:
     """A stand-in initial sync (one NOOP) before the idle session."""
     await connection.execute(commands.noop())
@@ -213,7 +218,12 @@ async def test_sync_request_wakes_the_session(
     woken: list[str] = []
 
     async def recording(
-        account: Account, connection: ImapConnection, ready: Ready, wakeup: asyncio.Event
+        account: Account,
+        connection: ImapConnection,
+        ready: Ready,
+        wakeup: asyncio.Event,
+        *,
+        connect: Connect | None = None,
     ) -> None:
         await ready()
         while True:

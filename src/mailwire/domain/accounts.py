@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -169,6 +170,18 @@ class Account:
         if not value or value == ["*"]:
             return ()
         return tuple(str(path) for path in value)
+
+    @property
+    def sync_from(self) -> int | None:
+        """`syncFrom` in epoch milliseconds: older messages are not indexed; None: all are."""
+        value = self.settings.get("syncFrom")
+        if not isinstance(value, str):
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return None if moment.tzinfo is None else int(moment.timestamp() * 1000)
 
     @property
     def subconnections(self) -> tuple[str, ...]:

@@ -138,3 +138,5 @@ class SyncState:
     uid_validity: int
     uid_next: int | None
     highest_modseq: int | None
+    #: EXISTS: how many messages the folder holds on the server.
+    messages: int | None = None

@@ -5,7 +5,8 @@ chain must reach a trusted anchor (the system store, or `ca_file` alone when
 given) and must name the host. `verify=False` mirrors an account's
 `tls.rejectUnauthorized: false` for servers with self-signed certificates; it
 still encrypts, but proves nothing about the peer. TLS 1.0 and 1.1 are refused
-either way (RFC 8996 deprecates them).
+either way (RFC 8996 deprecates them): an account's `tls.minVersion` can raise
+the floor to TLS 1.3, never lower it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,32 @@ from pathlib import Path
 
 #: The oldest protocol version offered (RFC 8996: TLS 1.0 and 1.1 are deprecated).
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+#: The names `tls.minVersion` takes (as EmailEngine's, Node.js's spelling).
+VERSION_NAMES = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
 
 
-def client_context(*, verify: bool = True, ca_file: str | Path | None = None) -> ssl.SSLContext:
+def minimum_version(name: str | None) -> ssl.TLSVersion:
+    """The floor for an account's `tls.minVersion`: never below `MINIMUM_VERSION`."""
+    wanted = VERSION_NAMES.get(name or "", MINIMUM_VERSION)
+    return max(wanted, MINIMUM_VERSION)
+
+
+def client_context(
+    *,
+    verify: bool = True,
+    ca_file: str | Path | None = None,
+    min_version: str | None = None,
+) -> ssl.SSLContext:
     """Build a client context: verifying by default, or not at all with `verify=False`.
 
     `ca_file` (PEM) replaces the system trust store as the set of anchors; it
-    is ignored when `verify` is False.
+    is ignored when `verify` is False. `min_version` is a `tls.minVersion`
+    name (see `minimum_version`).
     """
     if verify:
         context = ssl.create_default_context(
@@ -34,5 +54,5 @@ def client_context(*, verify: bool = True, ca_file: str | Path | None = None) ->
         # The order matters: check_hostname must be off before CERT_NONE is allowed.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = MINIMUM_VERSION
+    context.minimum_version = minimum_version(min_version)
     return context

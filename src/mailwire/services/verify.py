@@ -77,11 +77,18 @@ async def verify_imap(
     auth = imap.get("auth") or {}
     secrets = _secrets_of(auth)
     host, port = str(imap.get("host", "")), int(imap.get("port") or 993)
-    verify = bool((imap.get("tls") or {}).get("rejectUnauthorized", True))
+    tls = imap.get("tls") or {}
+    verify = bool(tls.get("rejectUnauthorized", True))
     found: list[dict[str, Any]] | None = None
     try:
         async with asyncio.timeout(VERIFY_TIMEOUT_S):
-            conn = await _open_imap(host, port, secure=bool(imap.get("secure")), verify=verify)
+            conn = await _open_imap(
+                host,
+                port,
+                secure=bool(imap.get("secure")),
+                verify=verify,
+                min_tls=tls.get("minVersion"),
+            )
             try:
                 await _imap_login(conn, auth)
                 if list_mailboxes:
@@ -97,9 +104,12 @@ async def verify_imap(
     return {"success": True}, found
 
 
-async def _open_imap(host: str, port: int, *, secure: bool, verify: bool) -> ImapConnection:
+async def _open_imap(
+    host: str, port: int, *, secure: bool, verify: bool, min_tls: str | None
+) -> ImapConnection:
     options: dict[str, Any] = {
         "verify": verify,
+        "min_tls": min_tls,
         "connect_timeout": VERIFY_TIMEOUT_S,
         "greeting_timeout": VERIFY_TIMEOUT_S,
         "command_timeout": VERIFY_TIMEOUT_S,
@@ -158,14 +168,15 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
     secrets = _secrets_of(auth)
     host, port = str(smtp.get("host", "")), int(smtp.get("port") or 587)
     secure = bool(smtp.get("secure"))
-    verify = bool((smtp.get("tls") or {}).get("rejectUnauthorized", True))
+    tls = smtp.get("tls") or {}
+    verify = bool(tls.get("rejectUnauthorized", True))
     client = aiosmtplib.SMTP(
         hostname=host,
         port=port,
         use_tls=secure,
         # None: STARTTLS when the server offers it (see the module docstring).
         start_tls=False if secure else None,
-        tls_context=client_context(verify=verify),
+        tls_context=client_context(verify=verify, min_version=tls.get("minVersion")),
         validate_certs=verify,
         local_hostname=ehlo_name or None,
         timeout=VERIFY_TIMEOUT_S,

@@ -218,6 +218,8 @@ async def _update_mailbox(
         .scalar_subquery()
     )
     values: dict[str, Any] = {"messages": count}
+    if state is not None and state.messages is not None:
+        values["messages"] = state.messages  # the server's count (see SyncState)
     if state is not None:
         values.update(
             uid_validity=state.uid_validity,

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from mailwire.backends.imap.connection import ImapConnection, Security
@@ -184,12 +186,29 @@ class AccountWorker:
                     self.account.id, imap.user, announce=not self._auth_announced
                 )
                 self._auth_announced = True
-                await self._ctx.session(self.account, connection, self._ready, self.wakeup)
+                await self._ctx.session(
+                    self.account,
+                    connection,
+                    self._ready,
+                    self.wakeup,
+                    connect=functools.partial(self._extra_connection, imap),
+                )
             finally:
                 await _close(connection)
         finally:
             if protocol_log is not None:
                 await self._ctx.protocol_logs.close(protocol_log)
+
+    @contextlib.asynccontextmanager
+    async def _extra_connection(self, imap: ImapSettings) -> AsyncIterator[ImapConnection]:
+        """Another logged-in connection (a subconnection), within the account's cap."""
+        async with self._ctx.caps.slot(self.account.id):
+            connection = await self._open(imap, None)
+            try:
+                await self._login(connection, imap)
+                yield connection
+            finally:
+                await _close(connection)
 
     async def _open(self, imap: ImapSettings, on_line: LineHook | None) -> ImapConnection:
         security: Security = "tls" if imap.secure else "starttls"
@@ -211,6 +230,7 @@ class AccountWorker:
             imap.port,
             security=security,
             verify=imap.tls.reject_unauthorized,
+            min_tls=imap.tls.min_version,
             connect_timeout=timeouts.connect,
             greeting_timeout=timeouts.greeting,
             command_timeout=timeouts.command,

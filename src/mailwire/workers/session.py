@@ -1,13 +1,17 @@
 """What runs on an account's connection once it is logged in: the session.
 
 The worker opens and authenticates the connection, then hands it to a
-`Session`: `await session(account, connection, ready, wakeup)`.
+`Session`: `await session(account, connection, ready, wakeup, connect=...)`.
 
 - `ready()` is awaited by the session once its initial sync is done; the
   worker then moves the account to `connected` (and raises
   `accountInitialized` the first time).
 - `wakeup` is an `asyncio.Event` the worker sets when a sync was requested
   for the account (its `sync_seq` grew); the session clears it and syncs.
+- `connect()` opens another logged-in connection of the same account (for
+  subconnections), as an async context manager that closes it. It takes one
+  of the account's connection slots and a token of the host's rate limiter,
+  so it may wait; it raises the connection's errors.
 
 A session runs until the connection fails (it raises the connection's error)
 or it is cancelled (the worker is stopping or reconnecting). It never catches
@@ -19,13 +23,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.domain.accounts import Account
 from mailwire.protocols.imap import commands
 
 Ready = Callable[[], Awaitable[None]]
-Session = Callable[[Account, ImapConnection, Ready, asyncio.Event], Awaitable[None]]
+Connect = Callable[[], AbstractAsyncContextManager[ImapConnection]]
+
+
+class Session(Protocol):
+    def __call__(
+        self,
+        account: Account,
+        connection: ImapConnection,
+        ready: Ready,
+        wakeup: asyncio.Event,
+        /,
+        *,
+        connect: Connect,
+    ) -> Awaitable[None]: ...
+
 
 #: IDLE is re-issued this often (seconds): RFC 2177 section 3 lets servers drop
 #: an IDLE after 30 minutes of inactivity.
@@ -40,9 +60,13 @@ async def idle_session(
     ready: Ready,
     wakeup: asyncio.Event,
     *,
+    connect: Connect | None = None,
     renew: float = IDLE_RENEW_S,
 ) -> None:
-    """SELECT INBOX, report ready, then IDLE forever; NOOP between IDLEs checks liveness."""
+    """SELECT INBOX, report ready, then IDLE forever; NOOP between IDLEs checks liveness.
+
+    It keeps to its one connection: `connect` is accepted and not used.
+    """
     await connection.execute(commands.select("INBOX"))
     await ready()
     loop = asyncio.get_running_loop()

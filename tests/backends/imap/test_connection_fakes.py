@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import ssl
 import time
@@ -15,10 +16,12 @@ from mailwire.backends.imap import auth
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.backends.imap.errors import (
     ImapAuthenticationError,
+    ImapConnectError,
     ImapTimeoutError,
     ImapTlsError,
 )
 from mailwire.net.tls import client_context
+from mailwire.testing.tls import TLSCertificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -193,3 +196,43 @@ def test_client_context_verifies_by_default() -> None:
     assert lax.verify_mode == ssl.CERT_NONE
     assert not lax.check_hostname
     assert lax.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_min_tls_version_raises_the_floor_and_never_lowers_it() -> None:
+    assert client_context(min_version="TLSv1.3").minimum_version == ssl.TLSVersion.TLSv1_3
+    for older in ("TLSv1", "TLSv1.1", "TLSv1.2", None, "bogus"):
+        assert client_context(min_version=older).minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+@pytest.mark.parametrize(("min_tls", "accepted"), [("TLSv1.2", True), ("TLSv1.3", False)])
+async def test_min_tls_version_refuses_an_older_server(
+    tls_cert: TLSCertificate, min_tls: str, accepted: bool
+) -> None:
+    # The server speaks TLS 1.2 at most; an account asking for TLS 1.3 must not connect.
+    server_context = tls_cert.server_context()
+    server_context.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1] ready\r\n")
+        with contextlib.suppress(OSError):
+            await writer.drain()
+            await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        if accepted:
+            conn = await ImapConnection.open(
+                "127.0.0.1", port, security="tls", verify=False, min_tls=min_tls
+            )
+            await conn.close()
+        else:
+            # The handshake fails: a TLS alert, or the server dropping the connection.
+            with pytest.raises(ImapConnectError):
+                await ImapConnection.open(
+                    "127.0.0.1", port, security="tls", verify=False, min_tls=min_tls
+                )
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mailwire.backends.imap import sync
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.backends.imap.sync import AccountSync
 from mailwire.domain.accounts import Account
@@ -45,14 +46,15 @@ def user(dovecot: Dovecot) -> MailUser:
     return dovecot.add_user(f"sync-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
 
 
-async def _account(store: Store, dovecot: Dovecot, user: MailUser) -> Account:
+async def _account(store: Store, dovecot: Dovecot, user: MailUser, **extra: Any) -> Account:
     settings = {
         "imap": {
             "host": dovecot.host,
             "port": dovecot.imap_port,
             "secure": False,
             "auth": {"user": user.name},
-        }
+        },
+        **extra,
     }
     values = AccountValues(name=user.name, email=None, settings=settings, notify_from=_now_ms())
     await store.accounts.create_or_update(user.name, values, {"imap.pass": user.password})
@@ -65,8 +67,31 @@ def _now_ms() -> int:
     return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
 
 
+class Opener:
+    """The worker's `connect` for subconnections: logged-in connections, counted."""
+
+    def __init__(self, user: MailUser, host: str, port: int) -> None:
+        self.user, self.host, self.port = user, host, port
+        self.opened = 0
+        self.open_now = 0
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[ImapConnection]:
+        conn = await ImapConnection.open(self.host, self.port, security="none")
+        self.opened += 1
+        self.open_now += 1
+        try:
+            await conn.login(self.user.name, self.user.password)
+            yield conn
+        finally:
+            self.open_now -= 1
+            await conn.close()
+
+
 @asynccontextmanager
-async def _running(store: Store, account: Account, user: MailUser) -> AsyncIterator[asyncio.Event]:
+async def _running(
+    store: Store, account: Account, user: MailUser, *, connect: Opener | None = None
+) -> AsyncIterator[asyncio.Event]:
     """Run a sync session until the block ends; yields its wake-up event once ready."""
     imap = account.imap()
     assert imap is not None
@@ -78,7 +103,8 @@ async def _running(store: Store, account: Account, user: MailUser) -> AsyncItera
     async def on_ready() -> None:
         ready.set()
 
-    task = asyncio.create_task(AccountSync(account, conn, store.index).run(on_ready, wake))
+    session = AccountSync(account, conn, store.index, connect=connect)
+    task = asyncio.create_task(session.run(on_ready, wake))
     try:
         async with asyncio.timeout(WAIT_S):
             waiter = asyncio.create_task(ready.wait())
@@ -285,3 +311,57 @@ async def test_uidvalidity_change_resets_the_folder_silently(
     assert after.uid_validity != before.uid_validity
     assert after.messages == 2
     assert [e for e in _named(events, EventName.MESSAGE_NEW) if e.path == "Projects"] == []
+
+
+@pytest.mark.parametrize("subconnections", [["\\Sent"], []], ids=["watched", "swept"])
+async def test_a_subconnection_sees_its_folder_change_at_once(
+    store: Store,
+    dovecot: Dovecot,
+    user: MailUser,
+    monkeypatch: pytest.MonkeyPatch,
+    subconnections: list[str],
+) -> None:
+    # The STATUS sweep would find the new message only after 30 s: within a few
+    # seconds, only the Sent folder's own IDLE connection can have seen it.
+    monkeypatch.setattr(sync, "SWEEP_MIN_S", 30.0)
+    monkeypatch.setattr(sync, "SWEEP_MAX_S", 30.0)
+    old = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    dovecot.deliver(user.name, _message("sent before"), folder="Sent", internaldate=old)
+    account = await _account(store, dovecot, user, subconnections=subconnections)
+    opener = Opener(user, dovecot.host, dovecot.imap_port)
+    async with _running(store, account, user, connect=opener):
+        await Client(dovecot, user).append("Sent", _message("just sent"))
+        if subconnections:
+            events = await _wait_for(
+                store, account.id, lambda e: bool(_named(e, EventName.MESSAGE_NEW))
+            )
+            assert [(x.path, x.data["subject"]) for x in _named(events, EventName.MESSAGE_NEW)] == [
+                ("Sent", "just sent")
+            ]
+            assert opener.open_now == 1
+        else:
+            await asyncio.sleep(4.0)
+            assert _named(await _events(store, account.id), EventName.MESSAGE_NEW) == []
+            assert opener.opened == 0
+    assert opener.open_now == 0  # the session's end closed its subconnection
+
+
+async def test_sync_from_leaves_older_messages_out_of_the_index(
+    store: Store, dovecot: Dovecot, user: MailUser
+) -> None:
+    for day in (dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2025, 6, 30, tzinfo=dt.UTC)):
+        dovecot.deliver(user.name, _message(f"old {day:%Y}"), internaldate=day)
+    for day in (dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC), dt.datetime(2026, 1, 5, tzinfo=dt.UTC)):
+        dovecot.deliver(user.name, _message(f"kept {day:%Y}"), internaldate=day)
+    account = await _account(store, dovecot, user, syncFrom="2025-07-01T00:00:00+00:00")
+    client = Client(dovecot, user)
+    async with _running(store, account, user):
+        inbox = next(m for m in await store.index.mailboxes(account.id) if m.path == "INBOX")
+        assert sorted(await store.index.known_flags(inbox.id)) == [3, 4]
+        assert inbox.messages == 4  # the folder's count on the server
+        await client.append("INBOX", _message("brand new"))
+        events = await _wait_for(
+            store, account.id, lambda e: bool(_named(e, EventName.MESSAGE_NEW))
+        )
+        assert [x.data["subject"] for x in _named(events, EventName.MESSAGE_NEW)] == ["brand new"]
+        assert sorted(await store.index.known_flags(inbox.id)) == [3, 4, 5]

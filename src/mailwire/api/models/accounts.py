@@ -51,12 +51,19 @@ ProxyUrl = Annotated[
 ]
 FolderPath = Annotated[str, Field(min_length=1, max_length=MAX_PATH_LENGTH)]
 Indexer = Literal["full", "fast"]
+TlsVersion = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 AccountId = Annotated[str, Field(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH)]
 
 
 class TlsBody(RequestModel):
     rejectUnauthorized: bool | None = Field(None, description="Refuse invalid certificates")
-    minVersion: str | None = Field(None, max_length=256)
+    minVersion: TlsVersion | None = Field(
+        None,
+        description=(
+            "Lowest TLS version to accept. TLS 1.0 and 1.1 are never offered"
+            " (RFC 8996), so only TLSv1.3 changes anything"
+        ),
+    )
 
 
 class AuthBody(RequestModel):

@@ -117,6 +117,7 @@ class ImapConnection:
         security: Security,
         verify: bool = True,
         ca_file: str | Path | None = None,
+        min_tls: str | None = None,
         connect_timeout: float = 30.0,
         greeting_timeout: float = 30.0,
         command_timeout: float = 60.0,
@@ -126,7 +127,11 @@ class ImapConnection:
         max_untagged: int = MAX_UNTAGGED_PER_COMMAND,
     ) -> Self:
         """Connect, read the greeting and settle TLS; see the module docstring."""
-        context = client_context(verify=verify, ca_file=ca_file) if security != "none" else None
+        context = (
+            client_context(verify=verify, ca_file=ca_file, min_version=min_tls)
+            if security != "none"
+            else None
+        )
         try:
             async with asyncio.timeout(connect_timeout):
                 stream = await ImapStream.connect(

@@ -14,12 +14,16 @@ HIGHESTMODSEQ (RFC 7162 section 3.1.2). Then:
   UIDVALIDITY is stored only by the last write: until then a restart resumes
   the initial index instead of treating its messages as new. Messages whose
   INTERNALDATE is before the account's `notifyFrom` are indexed silently;
-  later ones raise `messageNew`.
+  later ones raise `messageNew`. With the account's `syncFrom`, the search is
+  `UID SEARCH SINCE <the day before>` and older messages are not indexed at
+  all (new arrivals later are indexed whatever their date).
 - *UIDVALIDITY changed*: the folder's messages are dropped with a
   `mailboxReset` event and the folder is indexed again, silently.
 - *Incremental*: nothing to do when UIDNEXT, EXISTS and HIGHESTMODSEQ match
-  what is stored. Otherwise new messages are `UID FETCH <highest known+1>:*`
-  (each raises `messageNew`); flag changes and expunges come from
+  what is stored (the stored count is the server's EXISTS, which is what the
+  index holds unless `syncFrom` left old messages out). Otherwise new
+  messages are `UID FETCH <highest known+1>:*` (each raises `messageNew`);
+  flag changes and expunges come from
   `UID FETCH 1:<highest known> (UID FLAGS) (CHANGEDSINCE m VANISHED)` with
   QRESYNC (RFC 7162 section 3.2.6), the same without VANISHED plus a UID
   SEARCH for expunges with CONDSTORE, or a full `UID FETCH (UID FLAGS)` diff
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,6 +68,8 @@ log = get_logger(__name__)
 #: UIDs per UID FETCH of the initial index: large enough to amortise round trips,
 #: small enough that one batch's responses stay a few MB in memory.
 FETCH_BATCH = 1000
+#: Month names of IMAP dates (RFC 3501 section 9, date-month), whatever the locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class Index(Protocol):
@@ -109,7 +116,7 @@ class Selected:
 
     @property
     def state(self) -> SyncState:
-        return SyncState(self.uid_validity, self.uid_next, self.highest_modseq)
+        return SyncState(self.uid_validity, self.uid_next, self.highest_modseq, self.exists)
 
 
 def selected_from(result: CommandResult) -> Selected:
@@ -141,14 +148,14 @@ class Synced:
     mailbox: MailboxRecord
 
 
-def _with_state(mailbox: MailboxRecord, selected: Selected, messages: int) -> MailboxRecord:
+def _with_state(mailbox: MailboxRecord, selected: Selected) -> MailboxRecord:
     """The record as `IndexStore.apply` left it, without reading it back."""
     return dataclasses.replace(
         mailbox,
         uid_validity=selected.uid_validity,
         uid_next=selected.uid_next,
         highest_modseq=selected.highest_modseq,
-        messages=messages,
+        messages=selected.exists,
     )
 
 
@@ -198,19 +205,19 @@ class FolderSync:
         known = await self.index.known_flags(mailbox.id)
         uids = [uid for uid in await self._all_uids(selected) if uid not in known]
         count = counted + len(events)
-        indexed = len(known)
         pending: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(uids), FETCH_BATCH):
                 batch = uids[start : start + FETCH_BATCH]
                 records = await self._fetch_records(mailbox, SequenceSet.of(batch))
+                if self.account.sync_from is not None:
+                    records = [record for record in records if self._after_sync_from(record)]
                 new_events = [
                     self._message_new(mailbox, selected.uid_validity, record)
                     for record in records
                     if announce and self._after_notify_from(record)
                 ]
                 count += len(new_events)
-                indexed += len(records)
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(
@@ -223,17 +230,28 @@ class FolderSync:
             if pending is not None:
                 pending.cancel()
         await self.index.apply(self.account.id, mailbox.id, state=selected.state, events=events)
-        return Synced(count, _with_state(mailbox, selected, indexed))
+        return Synced(count, _with_state(mailbox, selected))
 
     async def _all_uids(self, selected: Selected) -> list[int]:
         if selected.exists == 0:
             return []
-        result = await self.conn.execute(commands.uid_search([commands.Atom("ALL")]))
+        criteria: list[commands.Arg] = [commands.Atom("ALL")]
+        if self.account.sync_from is not None:
+            # SINCE compares dates only, in the server's zone (RFC 3501 6.4.4): a day
+            # early, then each record's INTERNALDATE decides.
+            day = time.gmtime(self.account.sync_from // 1000 - 86_400)
+            since = f"{day.tm_mday}-{_MONTHS[day.tm_mon - 1]}-{day.tm_year}"
+            criteria = [commands.Atom("SINCE"), commands.Atom(since)]
+        result = await self.conn.execute(commands.uid_search(criteria))
         return sorted(set(_searched_uids(result)))
 
     def _after_notify_from(self, record: MessageRecord) -> bool:
         when = record.internal_date if record.internal_date is not None else record.date
         return when is None or when >= self.account.notify_from
+
+    def _after_sync_from(self, record: MessageRecord) -> bool:
+        when = record.internal_date if record.internal_date is not None else record.date
+        return when is None or self.account.sync_from is None or when >= self.account.sync_from
 
     # ------------------------------------------------------------------ incremental
 
@@ -261,8 +279,7 @@ class FolderSync:
             state=selected.state,
             events=events,
         )
-        indexed = len(known) + len(added) - len(removed)
-        return Synced(len(events), _with_state(mailbox, selected, indexed))
+        return Synced(len(events), _with_state(mailbox, selected))
 
     def _unchanged(self, mailbox: MailboxRecord, selected: Selected) -> bool:
         return (

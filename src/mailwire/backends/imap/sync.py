@@ -20,6 +20,14 @@ One connection per account does all of it. `AccountSync.run`:
    listing is refreshed every `LISTING_INTERVAL_S`; a sync request (`wake`)
    forces a sweep and a listing at once. IDLE is renewed before servers drop
    it (RFC 2177: at most every 29 minutes).
+5. subconnections: each folder named in the account's `subconnections` (a
+   path, or a special use such as `\\Sent`) gets a watcher with a connection
+   of its own (`connect`, within the account's connection cap) that EXAMINEs
+   the folder and IDLEs; a change there wakes the main loop, which
+   synchronises that folder on the main connection at once instead of at the
+   next sweep. At most `MAX_WATCHERS` are opened (servers allow only a few
+   connections per user). A watcher that fails retries with backoff and never
+   ends the session; the session's end ends the watchers.
 
 The session returns only by raising (a connection error, which the worker
 turns into a state and a reconnect) or by being cancelled.
@@ -31,9 +39,10 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from mailwire.backends.imap.connection import ImapConnection
-from mailwire.backends.imap.errors import CommandFailedError
+from mailwire.backends.imap.errors import CommandFailedError, ImapConnectionError
 from mailwire.backends.imap.folder import FolderSync, Index, Selected, selected_from
 from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
 from mailwire.domain.accounts import Account
@@ -56,14 +65,32 @@ WAKE_CHECK_S = 0.25
 #: STATUS items for the sweep; HIGHESTMODSEQ only with CONDSTORE (RFC 7162 3.1.7).
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY")
 
+#: Subconnections opened at most, besides the main connection.
+MAX_WATCHERS = 2
+#: A failed subconnection retries after this long, doubling up to the maximum (seconds).
+WATCHER_RETRY_MIN_S = 2.0
+WATCHER_RETRY_MAX_S = 120.0
+
 Ready = Callable[[], Awaitable[None]]
+Connect = Callable[[], AbstractAsyncContextManager[ImapConnection]]
 
 
 class AccountSync:
-    def __init__(self, account: Account, conn: ImapConnection, index: Index) -> None:
+    def __init__(
+        self,
+        account: Account,
+        conn: ImapConnection,
+        index: Index,
+        *,
+        connect: Connect | None = None,
+    ) -> None:
         self.account = account
         self.conn = conn
         self.index = index
+        self._connect = connect
+        #: Folders a watcher saw change, and the signal that wakes the main loop for them.
+        self._changed: set[str] = set()
+        self._watched_change = asyncio.Event()
         self._folders: FolderSync | None = None
         self._mailboxes: dict[str, MailboxRecord] = {}
         self._announce_new: set[str] = set()
@@ -75,7 +102,13 @@ class AccountSync:
         for mailbox in self._to_sync():
             await self._sync_folder(mailbox)
         await ready()
-        await self._watch(wake)
+        watchers = [asyncio.create_task(self._watch_folder(path)) for path in self._watched()]
+        try:
+            await self._watch(wake)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
 
     # ------------------------------------------------------------------ setup
 
@@ -159,6 +192,7 @@ class AccountSync:
             activity = await self._idle(wake, interval)
             forced = wake.is_set()
             wake.clear()
+            changed += await self._sync_watched(exclude=main.path)
             if forced or time.monotonic() - self._listed_at >= LISTING_INTERVAL_S:
                 await self.refresh_listing()
             if activity == "sweep" or forced:
@@ -176,6 +210,8 @@ class AccountSync:
             while True:
                 if wake.is_set():
                     return "wake"
+                if self._watched_change.is_set():
+                    return "watcher"
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return "sweep"
@@ -202,6 +238,72 @@ class AccountSync:
             if status is None or _status_matches(mailbox, status):
                 continue
             changed += await self._sync_folder(mailbox)
+        return changed
+
+    # ------------------------------------------------------------------ subconnections
+
+    def _watched(self) -> list[str]:
+        """The folders that get a watcher: `subconnections` resolved, main folder excluded."""
+        if self._connect is None or "IDLE" not in self.conn.capabilities:
+            return []
+        main = self._main()
+        syncing = {mailbox.path: mailbox for mailbox in self._to_sync()}
+        chosen: list[str] = []
+        for entry in self.account.subconnections:
+            path = entry
+            if entry.startswith("\\"):
+                path = next(
+                    (
+                        p
+                        for p, m in syncing.items()
+                        if (m.special_use or "").lower() == entry.lower()
+                    ),
+                    "",
+                )
+            if path in syncing and path not in chosen and (main is None or path != main.path):
+                chosen.append(path)
+        return chosen[:MAX_WATCHERS]
+
+    async def _watch_folder(self, path: str) -> None:
+        """EXAMINE `path` on a connection of its own and IDLE; flag the folder on changes."""
+        assert self._connect is not None
+        delay = WATCHER_RETRY_MIN_S
+        while True:
+            try:
+                async with self._connect() as conn:
+                    await conn.execute(commands.examine(path))
+                    delay = WATCHER_RETRY_MIN_S
+                    while True:
+                        await self._idle_on(conn)
+                        self._changed.add(path)
+                        self._watched_change.set()
+            except (ImapConnectionError, OSError) as error:
+                log.info(
+                    "subconnection_failed", account=self.account.id, path=path, error=str(error)
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WATCHER_RETRY_MAX_S)
+
+    @staticmethod
+    async def _idle_on(conn: ImapConnection) -> None:
+        """IDLE until the folder changes (renewed before servers drop it)."""
+        while True:
+            deadline = time.monotonic() + IDLE_RENEW_S
+            async with conn.idle() as session:
+                while (remaining := deadline - time.monotonic()) > 0 and not session.ended:
+                    event = await session.next(remaining)
+                    if isinstance(event, Exists | Expunge | Fetch | Vanished):
+                        return
+            await conn.execute(commands.noop())
+
+    async def _sync_watched(self, *, exclude: str) -> int:
+        """Synchronise the folders the watchers saw change (on the main connection)."""
+        self._watched_change.clear()
+        changed = 0
+        while self._changed:
+            mailbox = self._mailboxes.get(self._changed.pop())
+            if mailbox is not None and mailbox.path != exclude:
+                changed += await self._sync_folder(mailbox)
         return changed
 
     async def _wait_without_folders(self, wake: asyncio.Event) -> None:
@@ -247,10 +349,17 @@ def _is_loopback(host: str) -> bool:
 
 
 async def sync_session(
-    index: Index, account: Account, conn: ImapConnection, ready: Ready, wake: asyncio.Event
+    index: Index,
+    account: Account,
+    conn: ImapConnection,
+    ready: Ready,
+    wake: asyncio.Event,
+    /,
+    *,
+    connect: Connect | None = None,
 ) -> None:
     """The account worker's session (see `mailwire.workers.session`): sync, then watch.
 
     Bind the index first: `functools.partial(sync_session, store.index)`.
     """
-    await AccountSync(account, conn, index).run(ready, wake)
+    await AccountSync(account, conn, index, connect=connect).run(ready, wake)
