@@ -21,6 +21,7 @@ from mailwire.backends.imap.errors import (
     ImapTlsError,
 )
 from mailwire.net.tls import client_context
+from mailwire.protocols.imap import commands
 from mailwire.testing.tls import TLSCertificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -236,3 +237,43 @@ async def test_min_tls_version_refuses_an_older_server(
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("during", ["command", "idle"])
+async def test_a_cancelled_command_drops_the_connection_without_logout(
+    serve: Callable[[Handler], Awaitable[int]], during: str
+) -> None:
+    # The server never answers the command (or keeps IDLE open): a cancelled
+    # caller leaves a reply in flight, so the connection must not be reused,
+    # not even for LOGOUT, whose reader would take the old reply for its own.
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 IDLE] fake\r\n")
+        while line := await reader.readline():
+            received.append(line)
+            if line.endswith(b"IDLE\r\n"):
+                writer.write(b"+ idling\r\n")
+        writer.close()
+
+    port = await serve(handler)
+    conn = await ImapConnection.open("127.0.0.1", port, security="none", greeting_timeout=2)
+
+    async def stuck() -> None:
+        if during == "command":
+            await conn.execute(commands.noop())
+        else:
+            async with conn.idle() as session:
+                await session.next(60)
+
+    task = asyncio.create_task(stuck())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert conn.broken
+    await conn.logout()
+    await asyncio.sleep(0.1)
+    assert [line.split(b" ", 1)[1] for line in received] == [
+        b"NOOP\r\n" if during == "command" else b"IDLE\r\n"
+    ]

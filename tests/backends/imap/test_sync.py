@@ -20,6 +20,7 @@ import pytest
 
 from mailwire.backends.imap import sync
 from mailwire.backends.imap.connection import ImapConnection
+from mailwire.backends.imap.folder import Index
 from mailwire.backends.imap.sync import AccountSync
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import EventName, StoredEvent
@@ -90,7 +91,12 @@ class Opener:
 
 @asynccontextmanager
 async def _running(
-    store: Store, account: Account, user: MailUser, *, connect: Opener | None = None
+    store: Store,
+    account: Account,
+    user: MailUser,
+    *,
+    connect: Opener | None = None,
+    index: Index | None = None,
 ) -> AsyncIterator[asyncio.Event]:
     """Run a sync session until the block ends; yields its wake-up event once ready."""
     imap = account.imap()
@@ -103,7 +109,7 @@ async def _running(
     async def on_ready() -> None:
         ready.set()
 
-    session = AccountSync(account, conn, store.index, connect=connect)
+    session = AccountSync(account, conn, index or store.index, connect=connect)
     task = asyncio.create_task(session.run(on_ready, wake))
     try:
         async with asyncio.timeout(WAIT_S):
@@ -365,3 +371,42 @@ async def test_sync_from_leaves_older_messages_out_of_the_index(
         )
         assert [x.data["subject"] for x in _named(events, EventName.MESSAGE_NEW)] == ["brand new"]
         assert sorted(await store.index.known_flags(inbox.id)) == [3, 4, 5]
+
+
+class CountingIndex:
+    """The store's index, counting listing writes."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+        self.listing_writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+    async def save_listing(self, *args: Any, **kwargs: Any) -> Any:
+        self.listing_writes += 1
+        return await self._index.save_listing(*args, **kwargs)
+
+
+async def test_an_unchanged_listing_is_not_written_again(
+    store: Store, dovecot: Dovecot, user: MailUser
+) -> None:
+    account = await _account(store, dovecot, user)
+    index = CountingIndex(store.index)
+    async with _running(store, account, user, index=index) as wake:  # type: ignore[arg-type]
+        assert index.listing_writes == 1
+        for _ in range(3):  # each wake-up lists the folders again
+            wake.set()
+            await asyncio.sleep(0.6)
+        assert index.listing_writes == 1
+
+        def create(c: imaplib.IMAP4) -> None:
+            c.create("Projects")
+
+        await Client(dovecot, user).run(create)
+        wake.set()
+        events = await _wait_for(
+            store, account.id, lambda e: bool(_named(e, EventName.MAILBOX_NEW))
+        )
+        assert [x.path for x in _named(events, EventName.MAILBOX_NEW)] == ["Projects"]
+        assert index.listing_writes == 2

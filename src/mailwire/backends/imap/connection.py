@@ -6,8 +6,9 @@ reads from the `ImapStream` and feeds it; `_run` writes an encoded command's
 first chunk, answers each "+" continuation with the next chunk (synchronising
 literals, SASL without SASL-IR), collects untagged responses and returns on
 the tagged one. Everything a command does happens inside `asyncio.timeout`;
-a timeout, a protocol error or a lost connection closes the connection for
-good (`broken`), since the server's state is then unknown.
+a timeout, a protocol error, a lost connection or a cancelled command closes
+the connection for good (`broken`), since the server's state is then unknown:
+a cancelled command's reply would otherwise be read as the next command's.
 
 Opening: connect (implicit TLS or plain), read the greeting, learn the
 capabilities, and for STARTTLS upgrade the stream and learn them again (RFC
@@ -292,6 +293,9 @@ class ImapConnection:
             raise self.fail(
                 ImapTimeoutError(f"{command.name} took over {self.command_timeout} s")
             ) from error
+        except asyncio.CancelledError:
+            self._break()
+            raise
 
     async def _run(
         self,
@@ -371,8 +375,14 @@ class ImapConnection:
                 await session.started()
         except TimeoutError as error:
             raise self.fail(ImapTimeoutError("IDLE was not accepted in time")) from error
+        except asyncio.CancelledError:
+            self._break()
+            raise
         try:
             yield session
+        except asyncio.CancelledError:
+            self._break()  # no DONE from a cancelled task: the connection is dropped
+            raise
         finally:
             if not self.broken and not session.ended:
                 try:

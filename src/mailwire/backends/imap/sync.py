@@ -47,7 +47,7 @@ from mailwire.backends.imap.folder import FolderSync, Index, Selected, selected_
 from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
-from mailwire.domain.mailboxes import MailboxRecord
+from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord
 from mailwire.logs import get_logger
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.responses import Exists, Expunge, Fetch, Status, Vanished
@@ -137,11 +137,15 @@ class AccountSync:
         events = [_mailbox_deleted(self.account.id, stored[path]) for path in removed]
         if stored:
             self._announce_new |= {mailbox.path for mailbox in listed if mailbox.path not in stored}
+        decided = with_special_uses(listed, user_paths)
+        self._listed_at = time.monotonic()
+        if not removed and all(_same_listing(item, stored.get(item.info.path)) for item in decided):
+            self._mailboxes = stored  # nothing to write: the usual case, every minute
+            return
         records = await self.index.save_listing(
-            self.account.id, with_special_uses(listed, user_paths), removed=removed, events=events
+            self.account.id, decided, removed=removed, events=events
         )
         self._mailboxes = {record.path: record for record in records}
-        self._listed_at = time.monotonic()
 
     def _to_sync(self) -> list[MailboxRecord]:
         wanted = self.account.paths
@@ -314,6 +318,18 @@ class AccountSync:
             pass
         wake.clear()
         await self.refresh_listing()
+
+
+def _same_listing(item: ListedMailbox, stored: MailboxRecord | None) -> bool:
+    """Whether the stored folder already says what the server's listing says."""
+    return (
+        stored is not None
+        and stored.delimiter == item.info.delimiter
+        and stored.flags == tuple(item.info.flags)
+        and stored.subscribed == item.info.subscribed
+        and stored.special_use == item.special_use
+        and stored.special_use_source == item.special_use_source
+    )
 
 
 def _status_matches(mailbox: MailboxRecord, status: Status) -> bool:
