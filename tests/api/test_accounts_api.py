@@ -153,6 +153,11 @@ async def test_notify_from_is_taken_as_an_iso_date(client: httpx.AsyncClient) ->
         (registration(subconnections=["x" * 1025]), "subconnections.0"),
         (registration(path=["x" * 1025]), "path.0"),
         (registration(unknownField=1), "unknownField"),
+        (
+            registration(imap={"host": "h", "port": 993, "tls": {"minVersion": "SSLv3"}}),
+            "imap.tls.minVersion",
+        ),
+        (registration(syncFrom="last week"), "syncFrom"),
     ],
     ids=[
         "missing-id",
@@ -165,6 +170,8 @@ async def test_notify_from_is_taken_as_an_iso_date(client: httpx.AsyncClient) ->
         "long-subconnection",
         "long-path",
         "unknown-field",
+        "unknown-tls-version",
+        "bad-sync-from",
     ],
 )
 async def test_bad_input_answers_400_with_fields(
@@ -176,6 +183,17 @@ async def test_bad_input_answers_400_with_fields(
     keys = [field["key"] for field in response.json()["fields"]]
     assert any(found == key or found.startswith(key + ".") for found in keys), keys
     assert PASSWORD not in response.text
+
+
+async def test_tls_min_version_and_sync_from_are_kept(client: httpx.AsyncClient) -> None:
+    imap = {"host": "h", "port": 993, "secure": True, "tls": {"minVersion": "TLSv1.3"}}
+    body = registration(imap=imap, syncFrom="2025-07-01T00:00:00Z")
+    assert (await client.post("/v1/account", json=body)).status_code == 200
+
+    shown = (await client.get("/v1/account/alice")).json()
+
+    assert shown["imap"]["tls"] == {"minVersion": "TLSv1.3"}
+    assert shown["syncFrom"].startswith("2025-07-01T00:00:00")
 
 
 async def test_list_filters_and_pages(client: httpx.AsyncClient, store: Store) -> None:
