@@ -113,6 +113,51 @@ class IndexStore:
         async with self._db.read() as conn:
             return {int(uid): tuple(flags) for uid, flags in await conn.execute(statement)}
 
+    async def message_page(
+        self,
+        mailbox_id: int,
+        *,
+        limit: int,
+        offset: int = 0,
+        below_uid: int | None = None,
+        above_uid: int | None = None,
+    ) -> list[MessageRecord]:
+        """Up to `limit` messages of one folder, newest (highest UID) first.
+
+        Paging is by `offset`, or by keyset: `below_uid` gives the page after a
+        page ending at that UID, `above_uid` the page before one starting there.
+        A keyset page neither repeats nor skips a message when mail arrives or
+        leaves between requests.
+        """
+        statement = messages.select().where(messages.c.mailbox_id == mailbox_id)
+        if above_uid is not None:
+            statement = statement.where(messages.c.uid > above_uid).order_by(messages.c.uid)
+        else:
+            if below_uid is not None:
+                statement = statement.where(messages.c.uid < below_uid)
+            statement = statement.order_by(messages.c.uid.desc()).offset(offset)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement.limit(limit))).all()
+        records = [_message(row._mapping) for row in rows]
+        return records[::-1] if above_uid is not None else records
+
+    async def message_count(self, mailbox_id: int) -> int:
+        statement = (
+            sa.select(sa.func.count())
+            .select_from(messages)
+            .where(messages.c.mailbox_id == mailbox_id)
+        )
+        async with self._db.read() as conn:
+            return int((await conn.execute(statement)).scalar_one())
+
+    async def message(self, mailbox_id: int, uid: int) -> MessageRecord | None:
+        statement = messages.select().where(
+            messages.c.mailbox_id == mailbox_id, messages.c.uid == uid
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(statement)).first()
+        return None if row is None else _message(row._mapping)
+
     async def max_uid(self, mailbox_id: int) -> int:
         statement = sa.select(sa.func.max(messages.c.uid)).where(
             messages.c.mailbox_id == mailbox_id
@@ -267,6 +312,28 @@ def _message_row(account: str, record: MessageRecord, now: int) -> tuple[Any, ..
         _encode_json(record.envelope or {}),
         None if record.structure is None else _encode_json(record.structure),
         now,
+    )
+
+
+def _message(row: sa.RowMapping) -> MessageRecord:
+    labels = row["labels"]
+    return MessageRecord(
+        mailbox_id=int(row["mailbox_id"]),
+        uid=int(row["uid"]),
+        flags=tuple(row["flags"] or ()),
+        size=int(row["size"]),
+        internal_date=row["internal_date"],
+        date=row["date"],
+        subject=row["subject"],
+        message_id=row["message_id"],
+        in_reply_to=row["in_reply_to"],
+        references=row["references"],
+        email_id=row["email_id"],
+        thread_id=row["thread_id"],
+        modseq=row["modseq"],
+        labels=None if labels is None else tuple(labels),
+        envelope=row["envelope"] or {},
+        structure=row["structure"],
     )
 
 

@@ -1,0 +1,87 @@
+"""Reading the message index: pages by offset and by UID keyset, counts, single messages."""
+
+from __future__ import annotations
+
+from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo
+from mailwire.domain.messages import MessageRecord
+from mailwire.store.accounts import AccountValues
+from mailwire.store.store import Store
+
+
+async def _folder(store: Store, account: str = "acc") -> int:
+    values = AccountValues(name=account, email=None, settings={}, notify_from=0)
+    await store.accounts.create_or_update(account, values, {})
+    listed = [ListedMailbox(MailboxInfo("INBOX", "/", ()), "\\Inbox", "name")]
+    (inbox,) = await store.index.save_listing(account, listed)
+    return inbox.id
+
+
+def _record(mailbox_id: int, uid: int, **fields: object) -> MessageRecord:
+    base: dict[str, object] = {
+        "mailbox_id": mailbox_id,
+        "uid": uid,
+        "flags": ("\\Seen",) if uid % 2 else (),
+        "size": 100 + uid,
+        "subject": f"message {uid}",
+        "envelope": {"from": {"name": "Ann", "address": "ann@example.com"}},
+        "structure": {"text": {"plain": 5}, "attachments": []},
+    }
+    base.update(fields)
+    return MessageRecord(**base)  # type: ignore[arg-type]
+
+
+async def test_pages_are_newest_first_by_offset_and_by_keyset(store: Store) -> None:
+    inbox = await _folder(store)
+    await store.index.apply("acc", inbox, added=[_record(inbox, uid) for uid in range(1, 8)])
+
+    first = await store.index.message_page(inbox, limit=3)
+    second = await store.index.message_page(inbox, limit=3, offset=3)
+    after = await store.index.message_page(inbox, limit=3, below_uid=first[-1].uid)
+    before = await store.index.message_page(inbox, limit=3, above_uid=after[0].uid)
+
+    assert [r.uid for r in first] == [7, 6, 5]
+    assert [r.uid for r in second] == [4, 3, 2]
+    assert [r.uid for r in after] == [4, 3, 2]
+    assert [r.uid for r in before] == [7, 6, 5]
+    assert await store.index.message_count(inbox) == 7
+
+
+async def test_keyset_pages_neither_repeat_nor_skip_while_mail_arrives(store: Store) -> None:
+    inbox = await _folder(store)
+    await store.index.apply("acc", inbox, added=[_record(inbox, uid) for uid in range(1, 7)])
+    first = await store.index.message_page(inbox, limit=2)
+    # New mail arrives and an old message goes while the client reads page one.
+    await store.index.apply("acc", inbox, added=[_record(inbox, 7), _record(inbox, 8)])
+    await store.index.apply("acc", inbox, removed=[3])
+
+    seen = [r.uid for r in first]
+    cursor = first[-1].uid
+    while page := await store.index.message_page(inbox, limit=2, below_uid=cursor):
+        seen += [r.uid for r in page]
+        cursor = page[-1].uid
+
+    assert seen == [6, 5, 4, 2, 1]
+
+
+async def test_a_message_reads_back_as_it_was_indexed(store: Store) -> None:
+    inbox = await _folder(store)
+    record = _record(
+        inbox,
+        42,
+        flags=("\\Flagged", "$Work"),
+        labels=("Important",),
+        internal_date=1_700_000_000_000,
+        date=1_699_999_999_000,
+        message_id="<m@example.com>",
+        in_reply_to="<p@example.com>",
+        references="<r@example.com> <p@example.com>",
+        email_id="e1",
+        thread_id="t1",
+        modseq=9,
+        subject="Grüße",
+    )
+    await store.index.apply("acc", inbox, added=[record])
+
+    assert await store.index.message(inbox, 42) == record
+    assert await store.index.message(inbox, 43) is None
+    assert await store.index.message_page(inbox, limit=5, below_uid=1) == []
