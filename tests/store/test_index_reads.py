@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo
-from mailwire.domain.messages import MessageRecord
+from mailwire.domain.messages import FlagState, MessageRecord
 from mailwire.store.accounts import AccountValues
 from mailwire.store.store import Store
 
@@ -85,3 +85,21 @@ async def test_a_message_reads_back_as_it_was_indexed(store: Store) -> None:
     assert await store.index.message(inbox, 42) == record
     assert await store.index.message(inbox, 43) is None
     assert await store.index.message_page(inbox, limit=5, below_uid=1) == []
+
+
+async def test_unseen_counts_per_folder(store: Store) -> None:
+    inbox = await _folder(store)
+    await store.index.apply(
+        "acc",
+        inbox,
+        added=[
+            _record(inbox, 1, flags=("\\Seen",)),
+            _record(inbox, 2, flags=()),
+            _record(inbox, 3, flags=("\\Flagged", "$Seen_not")),
+            _record(inbox, 4, flags=("\\Flagged", "\\Seen")),
+        ],
+    )
+    assert await store.index.unseen_counts("acc") == {inbox: 2}
+    await store.index.apply("acc", inbox, updated=[FlagState(2, ("\\Seen",))])
+    assert await store.index.unseen_counts("acc") == {inbox: 1}
+    assert await store.index.unseen_counts("nobody") == {}

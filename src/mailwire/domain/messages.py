@@ -108,8 +108,10 @@ def message_summary(
         data["emailId"] = record.email_id
     if record.thread_id:
         data["threadId"] = record.thread_id
-    if record.date is not None or record.internal_date is not None:
-        data["date"] = iso_time(record.date if record.date is not None else record.internal_date)
+    # When the server received it (INTERNALDATE); the Date header only when that is unknown.
+    received = record.internal_date if record.internal_date is not None else record.date
+    if received is not None:
+        data["date"] = iso_time(received)
     data["flags"] = list(record.flags)
     if record.labels is not None:
         data["labels"] = list(record.labels)

@@ -8,6 +8,7 @@ from mailwire.services.accounts import AccountService
 from mailwire.services.changes import ChangeService
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
+from mailwire.services.messages import MessageService
 from mailwire.services.tokens import TokenService
 from mailwire.services.verify import VerifyService
 from mailwire.store.store import Store
@@ -22,6 +23,7 @@ class Services:
     accounts: AccountService
     verify: VerifyService
     changes: ChangeService
+    messages: MessageService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -32,4 +34,5 @@ class Services:
             accounts=AccountService(store, clock=clock),
             verify=VerifyService(),
             changes=ChangeService(store),
+            messages=MessageService(store),
         )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mailwire.domain.events import Event
 from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
 from mailwire.domain.messages import FlagState, MessageRecord
-from mailwire.store.database import Database
+from mailwire.store.database import Database, escape_like
 from mailwire.store.outbox import append_events
 from mailwire.store.schema import mailboxes, messages
 from mailwire.types import Clock, now_ms
@@ -149,6 +149,20 @@ class IndexStore:
         )
         async with self._db.read() as conn:
             return int((await conn.execute(statement)).scalar_one())
+
+    async def unseen_counts(self, account: str) -> dict[int, int]:
+        """Folder id -> messages without `\\Seen`, for every folder of the account."""
+        # Flags are stored as a JSON list: `"\\Seen"` (backslash escaped) marks a read message.
+        seen = sa.cast(messages.c.flags, sa.Text).like(
+            '%"' + escape_like("\\\\Seen") + '"%', escape="\\"
+        )
+        statement = (
+            sa.select(messages.c.mailbox_id, sa.func.count())
+            .where(messages.c.account == account, sa.not_(seen))
+            .group_by(messages.c.mailbox_id)
+        )
+        async with self._db.read() as conn:
+            return {int(folder): int(count) for folder, count in await conn.execute(statement)}
 
     async def message(self, mailbox_id: int, uid: int) -> MessageRecord | None:
         statement = messages.select().where(
