@@ -1,11 +1,15 @@
-"""Shapes shared by many routes: strict request models, list wrapping, times, error bodies."""
+"""Shapes shared by many routes: strict request models, list wrapping, times, error bodies,
+and the field types that several groups of routes validate alike (mailbox paths, message ids).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from mailwire.domain.messages import MESSAGE_ID_LENGTH, decode_message_id
 
 T = TypeVar("T")
 
@@ -84,3 +88,56 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 STANDARD_ERRORS = (400, 401, 403, 429, 500)
+
+
+# Shared field types of the mailbox, message and search bodies. Each refuses at
+# the edge what could split an IMAP command line or a message header.
+
+#: Longest mailbox path, as for an account's `path` list.
+MAX_MAILBOX_PATH_LENGTH = 1024
+#: The reference's limit on a message id in a path or body.
+MAX_MESSAGE_ID_PARAM_LENGTH = 256
+
+_LINE_BREAKS = frozenset("\r\n\x00")
+_CONTROLS = frozenset(chr(code) for code in (*range(0x20), 0x7F))
+
+
+def refuse_line_breaks(value: str) -> str:
+    """Refuse CR, LF and NUL: they would end an IMAP command or a header line."""
+    if not _LINE_BREAKS.isdisjoint(value):
+        raise ValueError("must not contain CR, LF or NUL characters")
+    return value
+
+
+def refuse_controls(value: str) -> str:
+    """Refuse every C0 control character and DEL (stricter than `refuse_line_breaks`)."""
+    if not _CONTROLS.isdisjoint(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _message_id(value: str) -> str:
+    if decode_message_id(value) is None:
+        raise ValueError("is not a message id")
+    return value
+
+
+#: Text that ends up inside a command line or a header: no CR, LF or NUL.
+OneLine = Annotated[str, AfterValidator(refuse_line_breaks)]
+#: A mailbox path as IMAP names it (`INBOX`, `Parent/Child`), without control characters.
+MailboxPath = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_MAILBOX_PATH_LENGTH, examples=["INBOX"]),
+    AfterValidator(refuse_controls),
+]
+#: The opaque id Mailwire gives a message (16 characters of URL-safe base64).
+MessageId = Annotated[
+    str,
+    Field(
+        min_length=MESSAGE_ID_LENGTH,
+        max_length=MESSAGE_ID_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        examples=["AAAAAQAAAeEAAAAH"],
+    ),
+    AfterValidator(_message_id),
+]
