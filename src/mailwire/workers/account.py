@@ -67,6 +67,7 @@ from mailwire.logs import get_logger, log_context
 from mailwire.store.account_states import AccountStateStore
 from mailwire.store.secrets import SecretStore
 from mailwire.workers.backoff import AuthBreaker, Backoff, BackoffPolicy
+from mailwire.workers.commands import POOL_SIZE, CommandPool
 from mailwire.workers.errors import NO_CREDENTIALS, auth_error_data, connect_error_data
 from mailwire.workers.limits import ConnectionCap, HostRateLimiter
 from mailwire.workers.protocol_log import ProtocolLogFlusher
@@ -99,6 +100,7 @@ class WorkerContext:
     protocol_logs: ProtocolLogFlusher
     policy: BackoffPolicy = field(default_factory=BackoffPolicy)
     timeouts: ConnectTimeouts = field(default_factory=ConnectTimeouts)
+    command_connections: int = POOL_SIZE
 
 
 class _NoCredentialsError(ImapAuthenticationError):
@@ -120,6 +122,8 @@ class AccountWorker:
         self._ready_at: float | None = None
         #: Whether `authenticationSuccess` was considered since the last failed login.
         self._auth_announced = False
+        #: Command connections for API requests; None while the account has no IMAP.
+        self.commands: CommandPool | None = None
 
     async def run(self) -> None:
         """Connect, run the session, reconnect; returns only when cancelled."""
@@ -129,17 +133,26 @@ class AccountWorker:
                 await self._set_state(initial_state(self.account.settings))
                 await asyncio.Event().wait()
                 return
-            while True:
-                if self.breaker.open:
-                    log.warning("account.auth_breaker_open", failures=self.breaker.failures)
-                    await asyncio.Event().wait()
-                try:
-                    delay = await self._attempt(imap)
-                except StoreError as error:
-                    log.warning("account.store_error", error=str(error))
-                    delay = self.backoff.next_delay()
-                log.info("account.reconnect_wait", delay_s=round(delay, 3))
-                await asyncio.sleep(delay)
+            self.commands = CommandPool(
+                functools.partial(self._extra_connection, imap), size=self._ctx.command_connections
+            )
+            try:
+                await self._run_connected(imap)
+            finally:
+                await self.commands.close()
+
+    async def _run_connected(self, imap: ImapSettings) -> None:
+        while True:
+            if self.breaker.open:
+                log.warning("account.auth_breaker_open", failures=self.breaker.failures)
+                await asyncio.Event().wait()
+            try:
+                delay = await self._attempt(imap)
+            except StoreError as error:
+                log.warning("account.store_error", error=str(error))
+                delay = self.backoff.next_delay()
+            log.info("account.reconnect_wait", delay_s=round(delay, 3))
+            await asyncio.sleep(delay)
 
     # ------------------------------------------------------------------ one attempt
 

@@ -43,6 +43,7 @@ from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
 from mailwire.workers.account import AccountWorker, ConnectTimeouts, WorkerContext
 from mailwire.workers.backoff import BackoffPolicy
+from mailwire.workers.commands import POOL_SIZE, CommandPool
 from mailwire.workers.limits import (
     HOST_BURST,
     HOST_RATE_PER_S,
@@ -72,6 +73,8 @@ class SupervisorOptions:
     host_burst: int = HOST_BURST
     host_rate: float = HOST_RATE_PER_S
     connections_per_account: int = MAX_CONNECTIONS_PER_ACCOUNT
+    #: Of those, how many an account's command pool may hold (API requests).
+    command_connections: int = POOL_SIZE
     log_flush_interval: float = FLUSH_INTERVAL_S
 
 
@@ -114,6 +117,7 @@ class Supervisor:
             protocol_logs=self.protocol_logs,
             policy=self.options.policy,
             timeouts=self.options.timeouts,
+            command_connections=self.options.command_connections,
         )
         #: Set once the node is registered and the first round ran.
         self.started = asyncio.Event()
@@ -125,6 +129,11 @@ class Supervisor:
     def workers(self) -> dict[str, AccountWorker]:
         """The running workers by account id (a snapshot)."""
         return {account_id: run.worker for account_id, run in self._running.items()}
+
+    def commands(self, account_id: str) -> CommandPool | None:
+        """The account's command connections, when this process runs its worker."""
+        running = self._running.get(account_id)
+        return None if running is None else running.worker.commands
 
     def stop(self) -> None:
         """Ask `run()` to shut down in order and return."""
