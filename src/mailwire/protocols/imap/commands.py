@@ -97,6 +97,8 @@ __all__ = [
     "uid_move",
     "uid_search",
     "uid_store",
+    "uid_store_gmail_labels",
+    "unselect",
     "unsubscribe",
 ]
 
@@ -279,6 +281,11 @@ def compress_deflate() -> Command:
     return Command("COMPRESS", (Atom("DEFLATE"),))
 
 
+def unselect() -> Command:
+    """UNSELECT (RFC 3691 section 2): leave the selected state without expunging."""
+    return Command("UNSELECT")
+
+
 def expunge() -> Command:
     """EXPUNGE (RFC 3501 section 6.4.3)."""
     return Command("EXPUNGE")
@@ -352,6 +359,31 @@ def uid_store(
         args += (ParenList((Atom("UNCHANGEDSINCE"), unchanged_since)),)
     item = _STORE_MODES[mode] + (".SILENT" if silent else "")
     return Command("UID STORE", (*args, Atom(item), _flags(flags)))
+
+
+#: Longest Gmail label accepted in one STORE argument; Google documents none, and
+#: a label is a folder name, which Mailwire bounds the same way.
+MAX_GMAIL_LABEL = 1024
+
+
+def uid_store_gmail_labels(
+    uids: SequenceSet, mode: str, labels: Sequence[str], *, silent: bool = False
+) -> Command:
+    """UID STORE of X-GM-LABELS (Gmail's IMAP extensions, X-GM-EXT-1); `mode` as `uid_store`.
+
+    Labels are astrings, sent quoted (or as literals), so a label with a space
+    or a backslash-prefixed system label such as `\\Important` stays one value.
+    """
+    if mode not in _STORE_MODES:
+        raise CommandError(f"unknown STORE mode: {mode!r}")
+    for label in labels:
+        if not label or any(char in label for char in "\r\n\x00"):
+            raise CommandError("a label cannot be empty or contain CR, LF or NUL")
+        if len(label.encode("utf-8")) > MAX_GMAIL_LABEL:
+            raise CommandError(f"a label is longer than {MAX_GMAIL_LABEL} octets")
+    item = mode + "X-GM-LABELS" + (".SILENT" if silent else "")
+    values = ParenList(tuple(String(label) for label in labels))
+    return Command("UID STORE", (uids, Atom(item), values))
 
 
 def uid_copy(uids: SequenceSet, mailbox: str) -> Command:
