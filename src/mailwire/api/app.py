@@ -11,7 +11,7 @@ from mailwire import __version__
 from mailwire.api.errors import install_error_handlers
 from mailwire.api.middleware import RequestContextMiddleware
 from mailwire.api.openapi import build_openapi
-from mailwire.api.routes import accounts, changes, health, logs, tokens
+from mailwire.api.routes import accounts, changes, health, logs, messages, tokens
 from mailwire.services.container import Services
 
 
@@ -31,6 +31,7 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(logs.router)
     app.include_router(changes.router)
+    app.include_router(messages.router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
