@@ -22,7 +22,7 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
 from mailwire.api.models.common import (
     MailboxPath,
@@ -156,6 +156,8 @@ Base64 = Annotated[str, Field(max_length=MAX_BASE64_LENGTH), AfterValidator(_bas
 FlagList = Single[Flag]
 LabelList = Single[Label]
 HeaderValue = Annotated[OneLine, Field(max_length=MAX_HEADER_VALUE_LENGTH)]
+#: Body text is kept as given: `RequestModel` trims other strings, which would eat a final newline.
+Verbatim = Annotated[str, StringConstraints(strip_whitespace=False)]
 RfcMessageId = Annotated[OneLine, Field(min_length=1, max_length=MAX_MESSAGE_ID_LENGTH)]
 
 
@@ -330,8 +332,8 @@ class MessageUpload(RequestModel):
     cc: AddressList | None = None
     bcc: AddressList | None = None
     subject: Annotated[OneLine, Field(max_length=MAX_SUBJECT_LENGTH)] | None = None
-    text: str | None = Field(None, max_length=MAX_BODY_LENGTH)
-    html: str | None = Field(None, max_length=MAX_BODY_LENGTH)
+    text: Verbatim | None = Field(None, max_length=MAX_BODY_LENGTH)
+    html: Verbatim | None = Field(None, max_length=MAX_BODY_LENGTH)
     attachments: list[UploadAttachment] | None = Field(None, max_length=MAX_UPLOAD_ATTACHMENTS)
     messageId: RfcMessageId | None = None
     headers: dict[HeaderName, HeaderValue] | None = Field(

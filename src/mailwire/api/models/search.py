@@ -110,9 +110,18 @@ ProviderId = Annotated[
 Label = Annotated[
     str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(refuse_controls)
 ]
+
+
+def _field_name(value: str) -> str:
+    if not _FIELD_NAME.fullmatch(value):
+        raise ValueError("is not a header field name (printable ASCII without colon or space)")
+    return value
+
+
 HeaderName = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_HEADER_NAME_LENGTH, pattern=_FIELD_NAME.pattern),
+    Field(min_length=1, max_length=MAX_HEADER_NAME_LENGTH),
+    AfterValidator(_field_name),
 ]
 
 
