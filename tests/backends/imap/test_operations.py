@@ -30,6 +30,7 @@ from mailwire.backends.imap.operation_errors import (
     MessageNotFoundError,
     OperationInputError,
     ProtectedFolderError,
+    UidValidityChangedError,
     UnsafeExpungeError,
     UnsupportedOperationError,
 )
@@ -265,6 +266,27 @@ async def test_store_flags_refuses_bad_flags_and_uids(session: Session) -> None:
         await session.ops.store_flags(path, uids)
     with pytest.raises(FolderNotFoundError):
         await session.ops.store_flags(_folder("Nope"), uids, add=["\\Seen"])
+
+
+async def test_a_stale_uid_validity_changes_nothing(session: Session) -> None:
+    path = _folder()
+    await session.ops.create_folder(path)
+    appended = await session.ops.append(path, _message("kept"))
+    assert appended.uid is not None
+    assert appended.uid_validity is not None
+    stale = appended.uid_validity + 1
+    with pytest.raises(UidValidityChangedError) as caught:
+        await session.ops.store_flags(path, [appended.uid], add=["\\Seen"], uid_validity=stale)
+    assert (caught.value.expected, caught.value.actual) == (stale, appended.uid_validity)
+    with pytest.raises(UidValidityChangedError):
+        await session.ops.delete_messages(path, [appended.uid], uid_validity=stale)
+    with pytest.raises(UidValidityChangedError):
+        [c async for c in session.ops.stream(path, appended.uid, uid_validity=stale)]
+    assert not any(line.startswith(("UID STORE", "UID FETCH")) for line in session.sent())
+    details = await session.ops.fetch_message(
+        path, appended.uid, uid_validity=appended.uid_validity
+    )
+    assert "\\Seen" not in details.flags
 
 
 async def test_gmail_labels_need_x_gm_ext_1(session: Session) -> None:
@@ -583,6 +605,21 @@ async def test_stream_ends_on_an_empty_chunk_at_an_exact_multiple(session: Sessi
     assert b"".join(chunks) == raw
     fetches = [line for line in session.sent() if line.startswith("UID FETCH")]
     assert [line.split("<")[1] for line in fetches] == ["0.4096>)", "4096.4096>)", "8192.4096>)"]
+
+
+async def test_a_message_expunged_mid_stream_ends_it_with_not_found(session: Session) -> None:
+    path = _folder()
+    await session.ops.create_folder(path)
+    uid = (await session.ops.append(path, _multipart(os.urandom(20_000)))).uid
+    assert uid is not None
+    received = []
+    with pytest.raises(MessageNotFoundError) as caught:
+        async for piece in session.ops.stream(path, uid, chunk_size=4096):
+            received.append(piece)
+            if len(received) == 1:
+                await session.ops.delete_messages(path, [uid])
+    assert len(received) == 1
+    assert "expunged while it was read" in str(caught.value)
 
 
 async def test_stream_reselects_its_folder_between_chunks(session: Session) -> None:

@@ -35,6 +35,23 @@ class MessageNotFoundError(NotFoundError):
         )
 
 
+class UidValidityChangedError(NotFoundError):
+    """The folder's UIDVALIDITY is not the one the caller's message ids were made under.
+
+    UIDs from another UIDVALIDITY name other messages or none (RFC 3501 section
+    2.3.1.1), so nothing is done with them.
+    """
+
+    def __init__(self, path: str, expected: int, actual: int | None) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{path!r} has UIDVALIDITY {actual}, not {expected}: the message ids are stale",
+            code="MessageNotFound",
+        )
+
+
 class OperationRefusedError(MailwireError):
     """The operation is refused as asked; `reason` is a short machine-readable tag."""
 

@@ -9,7 +9,10 @@ non-silent STORE, destination UIDs from COPYUID, the new UID from APPENDUID
 UID COPY, \\Deleted and UID EXPUNGE (RFC 4315 section 2.1); without UIDPLUS
 either, only a plain EXPUNGE remains, which removes every \\Deleted message of
 the folder (RFC 3501 section 6.4.3), so it runs only when no other message is
-marked. Reading and streaming messages live in `reading` (`MessageReader`,
+marked. Every operation that addresses messages by UID takes an optional
+`uid_validity`: the one the caller's message ids were made under; when the
+folder's differs, nothing is done (`UidValidityChangedError`, RFC 3501
+section 2.3.1.1). Reading and streaming messages live in `reading` (`MessageReader`,
 which this class extends). Errors: `operation_errors`, plus `CommandFailedError`
 for a NO whose cause is not established, and the connection's own errors.
 """
@@ -208,6 +211,7 @@ class MailboxOperations(MessageReader):
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         replace: Sequence[str] | None = None,
+        uid_validity: int | None = None,
     ) -> FlagsResult:
         """UID STORE +FLAGS/-FLAGS, or FLAGS to `replace` (RFC 3501 section 6.4.6).
 
@@ -220,7 +224,7 @@ class MailboxOperations(MessageReader):
         if not steps:
             raise OperationInputError("nothing to change", key="flags")
         async with self.lock:
-            await self.ensure_selected(path, write=True)
+            await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
             states: dict[int, FlagState] = {}
             for mode, flags in steps:
@@ -228,7 +232,7 @@ class MailboxOperations(MessageReader):
                     result = await self.conn.execute(_store(chunk, mode, flags))
                     states.update(_flag_states(result, present))
             await self._complete(present, states, labels=False)
-            return FlagsResult(states, absent(wanted, present))
+            return FlagsResult(states, absent(wanted, list(states)))
 
     async def store_labels(
         self,
@@ -238,6 +242,7 @@ class MailboxOperations(MessageReader):
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         replace: Sequence[str] | None = None,
+        uid_validity: int | None = None,
     ) -> FlagsResult:
         """Gmail labels with UID STORE X-GM-LABELS (X-GM-EXT-1); `labels` in the result."""
         if "X-GM-EXT-1" not in self.conn.capabilities:
@@ -250,7 +255,7 @@ class MailboxOperations(MessageReader):
         if not steps:
             raise OperationInputError("nothing to change", key="labels")
         async with self.lock:
-            await self.ensure_selected(path, write=True)
+            await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
             states: dict[int, FlagState] = {}
             for mode, labels in steps:
@@ -262,7 +267,7 @@ class MailboxOperations(MessageReader):
                     result = await self.conn.execute(command)
                     states.update(_flag_states(result, present))
             await self._complete(present, states, labels=True)
-            return FlagsResult(states, absent(wanted, present))
+            return FlagsResult(states, absent(wanted, list(states)))
 
     async def _complete(
         self, uids: Sequence[int], states: dict[int, FlagState], *, labels: bool
@@ -277,7 +282,14 @@ class MailboxOperations(MessageReader):
 
     # ------------------------------------------------------------------ move, delete, append
 
-    async def move(self, path: str, uids: Iterable[int], destination: str) -> Moved:
+    async def move(
+        self,
+        path: str,
+        uids: Iterable[int],
+        destination: str,
+        *,
+        uid_validity: int | None = None,
+    ) -> Moved:
         """UID MOVE (RFC 6851), else UID COPY + \\Deleted + UID EXPUNGE (RFC 4315).
 
         Without UIDPLUS, a plain EXPUNGE is used only when no other message of
@@ -288,7 +300,7 @@ class MailboxOperations(MessageReader):
         wanted = check_uids(uids)
         destination = check_path(destination)
         async with self.lock:
-            await self.ensure_selected(path, write=True)
+            await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
             use_move = "MOVE" in self.conn.capabilities
             if not use_move and "UIDPLUS" not in self.conn.capabilities:
@@ -311,15 +323,20 @@ class MailboxOperations(MessageReader):
             )
 
     async def delete_messages(
-        self, path: str, uids: Iterable[int], *, trash: str | None = None
+        self,
+        path: str,
+        uids: Iterable[int],
+        *,
+        trash: str | None = None,
+        uid_validity: int | None = None,
     ) -> Deleted:
         """Move to `trash` (unless already there), or \\Deleted + UID EXPUNGE for good."""
         if trash is not None and not same_folder(check_path(trash), check_path(path)):
-            moved = await self.move(path, uids, trash)
+            moved = await self.move(path, uids, trash, uid_validity=uid_validity)
             return Deleted(path, moved.uids, moved.missing, moved)
         wanted = check_uids(uids)
         async with self.lock:
-            await self.ensure_selected(path, write=True)
+            await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
             if "UIDPLUS" not in self.conn.capabilities:
                 await self._check_expunge_safe(path, present)

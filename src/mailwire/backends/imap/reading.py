@@ -68,7 +68,9 @@ class MessageDetails:
 class MessageReader(SelectedConnection):
     """Reads messages on one connection (selection and locking from `SelectedConnection`)."""
 
-    async def fetch_message(self, path: str, uid: int) -> MessageDetails:
+    async def fetch_message(
+        self, path: str, uid: int, *, uid_validity: int | None = None
+    ) -> MessageDetails:
         """FLAGS, ENVELOPE, BODYSTRUCTURE and `BODY.PEEK[HEADER]` of one message by UID."""
         (uid,) = check_uids([uid])
         items = ["UID", "FLAGS", "ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE", "INTERNALDATE"]
@@ -77,7 +79,7 @@ class MessageReader(SelectedConnection):
         items += ["MODSEQ"] if self.condstore else []
         items += ["EMAILID", "THREADID"] if "OBJECTID" in capabilities else []
         items += ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"] if "X-GM-EXT-1" in capabilities else []
-        fetch = await self._fetch_one(path, uid, items)
+        fetch = await self._fetch_one(path, uid, items, uid_validity)
         if fetch is None:
             raise MessageNotFoundError(path, [uid])
         header = fetch.section("BODY[HEADER]")
@@ -106,6 +108,7 @@ class MessageReader(SelectedConnection):
         *,
         binary: bool = False,
         chunk_size: int = STREAM_CHUNK,
+        uid_validity: int | None = None,
     ) -> AsyncIterator[bytes]:
         """The raw message (`part` None) or one body part, in chunks of at most `chunk_size`.
 
@@ -113,7 +116,8 @@ class MessageReader(SelectedConnection):
         6.4.5). `binary` asks for the part decoded by the server (BINARY, RFC
         3516). Arguments are checked here, at the call; the folder, the message
         and the part on the first iteration (`FolderNotFoundError`,
-        `MessageNotFoundError`).
+        `MessageNotFoundError`). With `uid_validity`, every chunk checks that
+        the folder's UIDVALIDITY is still that one (`UidValidityChangedError`).
         """
         path = check_path(path)
         (uid,) = check_uids([uid])
@@ -125,18 +129,25 @@ class MessageReader(SelectedConnection):
             )
         if binary and "BINARY" not in self.conn.capabilities:
             raise UnsupportedOperationError("the server has no BINARY fetch", capability="BINARY")
-        return self._chunks(path, uid, part, "BINARY" if binary else "BODY", chunk_size)
+        kind = "BINARY" if binary else "BODY"
+        return self._chunks(path, uid, part, kind, chunk_size, uid_validity)
 
     async def _chunks(
-        self, path: str, uid: int, part: str | None, kind: str, size: int
+        self,
+        path: str,
+        uid: int,
+        part: str | None,
+        kind: str,
+        size: int,
+        uid_validity: int | None,
     ) -> AsyncIterator[bytes]:
         section = part or ""
         if part is not None:
-            await self._check_part(path, uid, part)
+            await self._check_part(path, uid, part, uid_validity)
         offset = 0
         while True:
             item = f"{kind}.PEEK[{section}]<{offset}.{size}>"
-            fetch = await self._fetch_one(path, uid, ["UID", item])
+            fetch = await self._fetch_one(path, uid, ["UID", item], uid_validity)
             if fetch is None:
                 detail = "expunged while it was read" if offset else ""
                 raise MessageNotFoundError(path, [uid], detail=detail)
@@ -148,17 +159,19 @@ class MessageReader(SelectedConnection):
                 return
             offset += len(data)
 
-    async def _check_part(self, path: str, uid: int, part: str) -> None:
-        fetch = await self._fetch_one(path, uid, ["UID", "BODYSTRUCTURE"])
+    async def _check_part(self, path: str, uid: int, part: str, uid_validity: int | None) -> None:
+        fetch = await self._fetch_one(path, uid, ["UID", "BODYSTRUCTURE"], uid_validity)
         if fetch is None:
             raise MessageNotFoundError(path, [uid])
         if fetch.bodystructure is None or find_part(fetch.bodystructure, part) is None:
             raise MessageNotFoundError(path, [uid], detail=f"no part {part}")
 
-    async def _fetch_one(self, path: str, uid: int, items: list[str]) -> Fetch | None:
+    async def _fetch_one(
+        self, path: str, uid: int, items: list[str], uid_validity: int | None
+    ) -> Fetch | None:
         """One UID FETCH under the lock; the FETCH of `uid` (others may be unsolicited)."""
         async with self.lock:
-            await self.ensure_selected(path, write=False)
+            await self.ensure_selected(path, write=False, uid_validity=uid_validity)
             result = await self.conn.execute(
                 commands.uid_fetch(commands.SequenceSet.of([uid]), items)
             )

@@ -36,6 +36,7 @@ from mailwire.backends.imap.operation_errors import (
     FolderNotFoundError,
     MessageNotFoundError,
     OperationInputError,
+    UidValidityChangedError,
 )
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.arguments import MAX_NZ_NUMBER
@@ -56,6 +57,7 @@ class SelectedConnection:
         self.lock = asyncio.Lock()
         self._selected: str | None = None
         self._writable = False
+        self._uid_validity: int | None = None
 
     @property
     def selected(self) -> str | None:
@@ -70,23 +72,32 @@ class SelectedConnection:
         """Call after driving the connection directly: the next operation selects again."""
         self._selected = None
 
-    async def ensure_selected(self, path: str, *, write: bool) -> Selected | None:
+    async def ensure_selected(
+        self, path: str, *, write: bool, uid_validity: int | None = None
+    ) -> Selected | None:
         """SELECT `path` (EXAMINE when not `write`) unless it is already; None when skipped.
 
-        Call with `lock` held. `FolderNotFoundError` when the folder is absent.
+        Call with `lock` held. `FolderNotFoundError` when the folder is absent;
+        `UidValidityChangedError` when `uid_validity` is given and the folder's
+        differs (it cannot change while the folder stays selected: the server
+        would have to end the session, RFC 3501 section 2.3.1.1).
         """
         path = check_path(path)
-        if self.selected == path and (self._writable or not write):
-            return None
-        self._selected = None
-        build = commands.select if write else commands.examine
-        try:
-            result = await self.conn.execute(build(path, condstore=self.condstore))
-        except CommandFailedError:
-            await self.raise_if_missing(path)
-            raise
-        self._selected, self._writable = path, write
-        return selected_from(result)
+        selected = None
+        if self.selected != path or (write and not self._writable):
+            self._selected = None
+            build = commands.select if write else commands.examine
+            try:
+                result = await self.conn.execute(build(path, condstore=self.condstore))
+            except CommandFailedError:
+                await self.raise_if_missing(path)
+                raise
+            selected = selected_from(result)
+            self._selected, self._writable = path, write
+            self._uid_validity = selected.uid_validity
+        if uid_validity is not None and uid_validity != self._uid_validity:
+            raise UidValidityChangedError(path, uid_validity, self._uid_validity)
+        return selected
 
     async def exists(self, path: str) -> bool:
         """Whether LIST shows `path` as a folder (\\NonExistent and \\Noselect do not count)."""
