@@ -612,12 +612,16 @@ async def test_a_message_expunged_mid_stream_ends_it_with_not_found(session: Ses
     await session.ops.create_folder(path)
     uid = (await session.ops.append(path, _multipart(os.urandom(20_000)))).uid
     assert uid is not None
-    received = []
-    with pytest.raises(MessageNotFoundError) as caught:
+    received: list[bytes] = []
+
+    async def read_and_delete() -> None:
         async for piece in session.ops.stream(path, uid, chunk_size=4096):
             received.append(piece)
             if len(received) == 1:
                 await session.ops.delete_messages(path, [uid])
+
+    with pytest.raises(MessageNotFoundError) as caught:
+        await read_and_delete()
     assert len(received) == 1
     assert "expunged while it was read" in str(caught.value)
 
