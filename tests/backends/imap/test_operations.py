@@ -130,6 +130,7 @@ async def test_create_nested_folder_with_the_servers_delimiter_and_subscribe(
     top = _folder("Top")
     created = await session.ops.create_folder([top, "Child", "Grandchild"])
     assert created.delimiter == "/"
+    assert created.subscribed
     assert created.path == f"{top}/Child/Grandchild"
     assert await session.ops.exists(created.path)
     lsub = await session.conn.execute(commands.lsub("", f"{top}/*"))
@@ -258,8 +259,12 @@ async def test_store_flags_missing_uids(session: Session) -> None:
 
 async def test_store_flags_refuses_bad_flags_and_uids(session: Session) -> None:
     path, uids = await _folder_with(session, 1)
+    session.clear()
     with pytest.raises(OperationInputError):
         await session.ops.store_flags(path, uids, add=["bad flag"])
+    with pytest.raises(OperationInputError):
+        await session.ops.store_flags(path, uids, add=["\\Seen"], remove=["bad flag"])
+    assert session.sent() == []
     with pytest.raises(OperationInputError):
         await session.ops.store_flags(path, [0], add=["\\Seen"])
     with pytest.raises(OperationInputError):

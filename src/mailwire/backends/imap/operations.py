@@ -52,6 +52,7 @@ class FolderCreated:
 
     path: str
     delimiter: str | None
+    subscribed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +150,8 @@ class MailboxOperations(MessageReader):
                 if await self.exists(full):
                     raise FolderExistsError(full) from None
                 raise
-            await self.conn.execute(commands.subscribe(full))
-            return FolderCreated(full, await self.delimiter())
+            subscribed = await self._subscribe_quietly(full)
+            return FolderCreated(full, await self.delimiter(), subscribed)
 
     async def rename_folder(self, path: str, new_path: str | Sequence[str]) -> FolderRenamed:
         """RENAME (RFC 3501 section 6.3.5); the subscription follows the folder.
@@ -171,7 +172,7 @@ class MailboxOperations(MessageReader):
                     raise FolderExistsError(target) from None
                 raise
             await self._unsubscribe_quietly(path)
-            await self.conn.execute(commands.subscribe(target))
+            await self._subscribe_quietly(target)
             return FolderRenamed(path, target)
 
     async def delete_folder(self, path: str) -> None:
@@ -195,6 +196,15 @@ class MailboxOperations(MessageReader):
         if "UNSELECT" in self.conn.capabilities:
             await self.conn.execute(commands.unselect())
         self._selected = None
+
+    async def _subscribe_quietly(self, path: str) -> bool:
+        # The folder exists either way; a server refusing subscriptions is no reason
+        # to report the CREATE or RENAME as failed.
+        try:
+            await self.conn.execute(commands.subscribe(path))
+        except CommandFailedError:
+            return False
+        return True
 
     async def _unsubscribe_quietly(self, path: str) -> None:
         # Not subscribed, or the server dropped the subscription itself: both fine.
@@ -223,6 +233,8 @@ class MailboxOperations(MessageReader):
         steps += [(mode, list(flags)) for mode, flags in (("+", add), ("-", remove)) if flags]
         if not steps:
             raise OperationInputError("nothing to change", key="flags")
+        for mode, flags in steps:
+            _store(commands.SequenceSet.of(wanted[:1]), mode, flags)  # all checked before any
         async with self.lock:
             await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
@@ -254,17 +266,15 @@ class MailboxOperations(MessageReader):
         steps += [(mode, list(labels)) for mode, labels in (("+", add), ("-", remove)) if labels]
         if not steps:
             raise OperationInputError("nothing to change", key="labels")
+        for mode, labels in steps:
+            _store_labels(commands.SequenceSet.of(wanted[:1]), mode, labels)
         async with self.lock:
             await self.ensure_selected(path, write=True, uid_validity=uid_validity)
             present = await self.present(path, wanted)
             states: dict[int, FlagState] = {}
             for mode, labels in steps:
                 for chunk in commands.split_sequence_set(present):
-                    try:
-                        command = commands.uid_store_gmail_labels(chunk, mode, labels)
-                    except CommandError as error:
-                        raise OperationInputError(str(error), key="labels") from error
-                    result = await self.conn.execute(command)
+                    result = await self.conn.execute(_store_labels(chunk, mode, labels))
                     states.update(_flag_states(result, present))
             await self._complete(present, states, labels=True)
             return FlagsResult(states, absent(wanted, list(states)))
@@ -305,7 +315,7 @@ class MailboxOperations(MessageReader):
             use_move = "MOVE" in self.conn.capabilities
             if not use_move and "UIDPLUS" not in self.conn.capabilities:
                 await self._check_expunge_safe(path, present)
-            uid_validity, uid_map = None, {}
+            target_validity, uid_map = None, {}
             for chunk in commands.split_sequence_set(present):
                 build = commands.uid_move if use_move else commands.uid_copy
                 try:
@@ -314,12 +324,12 @@ class MailboxOperations(MessageReader):
                     await self.raise_if_missing(destination)
                     raise
                 validity, mapping = _copyuid(result)
-                uid_validity = validity or uid_validity
+                target_validity = validity or target_validity
                 uid_map.update(mapping)
                 if not use_move:
                     await self._expunge(chunk)
             return Moved(
-                path, destination, tuple(present), absent(wanted, present), uid_validity, uid_map
+                path, destination, tuple(present), absent(wanted, present), target_validity, uid_map
             )
 
     async def delete_messages(
@@ -417,6 +427,15 @@ def _store(chunk: commands.SequenceSet, mode: str, flags: Sequence[str]) -> comm
         return commands.uid_store(chunk, mode, flags)
     except CommandError as error:
         raise OperationInputError(str(error), key="flags") from error
+
+
+def _store_labels(
+    chunk: commands.SequenceSet, mode: str, labels: Sequence[str]
+) -> commands.Command:
+    try:
+        return commands.uid_store_gmail_labels(chunk, mode, labels)
+    except CommandError as error:
+        raise OperationInputError(str(error), key="labels") from error
 
 
 def _flag_states(result: CommandResult, uids: Sequence[int]) -> dict[int, FlagState]:
