@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import select
 import socket
 
@@ -46,3 +47,30 @@ def test_a_group_shares_one_port_and_the_kernel_spreads_connections() -> None:
     finally:
         for sock in [*clients, *group]:
             sock.close()
+
+
+async def test_accepted_connections_send_without_nagle_delay() -> None:
+    # Responses are written in parts (headers, then body); with Nagle's algorithm
+    # on, the second part waited for the client's delayed ACK on every keep-alive
+    # request (~40 ms). asyncio sets TCP_NODELAY only on sockets that say TCP.
+    listener = bind_tcp("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=listener)
+    try:
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen
+    assert seen[0] != 0
