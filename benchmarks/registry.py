@@ -66,12 +66,13 @@ def _number(value: float) -> str:
 def all_benchmarks() -> dict[str, Benchmark]:
     """Every benchmark, in the order `python -m benchmarks` runs them."""
     # Imported here: the benchmark modules import this module for its types.
-    from benchmarks import imap_memory, imap_parse, imap_sync, tokens_api
+    from benchmarks import imap_memory, imap_parse, imap_sync, messages_api, tokens_api
 
     found = [
         *tokens_api.BENCHMARKS,
         *imap_parse.BENCHMARKS,
         *imap_sync.BENCHMARKS,
         *imap_memory.BENCHMARKS,
+        *messages_api.BENCHMARKS,
     ]
     return {benchmark.name: benchmark for benchmark in found}

@@ -110,9 +110,9 @@ class MessageService:
         return [_folder_entry(folder, unseen if counters else None) for folder in folders]
 
     async def folder(self, account_id: str, path: str) -> MailboxRecord:
-        await self._require_account(account_id)
         found = resolve_folder(await self._store.index.mailboxes(account_id), path)
         if found is None:
+            await self._require_account(account_id)  # which of the two is missing
             raise folder_not_found()
         return found
 
@@ -131,7 +131,10 @@ class MessageService:
         position = Cursor.decode(cursor) if cursor else None
         folder = await self._cursor_folder(account_id, position, path)
         index = self._store.index
-        total = await index.message_count(folder.id)
+        # The folder's count as of its last sync: what the pages cover, without a COUNT(*)
+        # over the whole folder on every page (a folder left partly out by `syncFrom` reports
+        # the server's count, as the server itself would).
+        total = folder.messages
         if position is None:
             found = await index.message_page(
                 folder.id, limit=page_size + 1, offset=page * page_size
@@ -170,8 +173,9 @@ class MessageService:
     ) -> MailboxRecord:
         if position is None:
             return await self.folder(account_id, path or "INBOX")
-        await self._require_account(account_id)
         folders = await self._store.index.mailboxes(account_id)
+        if not folders:
+            await self._require_account(account_id)
         folder = next((f for f in folders if f.id == position.mailbox_id), None)
         if folder is None or (folder.uid_validity or 0) != position.uid_validity:
             # Another account's folder, a deleted one, or renumbered since: start over.
