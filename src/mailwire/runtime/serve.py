@@ -90,13 +90,15 @@ async def _serve_with(
     on_ready: Callable[[str], None] | None,
     session: Session,
 ) -> None:
-    app = create_app(Services.build(store), body_limit=settings.max_body_size)
+    services = Services.build(store)
+    app = create_app(services, body_limit=settings.max_body_size)
     server = _Server(uvicorn_config(settings, app))
     supervisor = Supervisor(
         store,
         session=session,
         options=SupervisorOptions(stop_timeout=max(1.0, settings.shutdown_timeout)),
     )
+    services.connections.attach(supervisor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

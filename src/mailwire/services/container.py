@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mailwire.services.accounts import AccountService
 from mailwire.services.changes import ChangeService
+from mailwire.services.connections import LocalConnections
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
 from mailwire.services.messages import MessageService
@@ -24,6 +25,8 @@ class Services:
     verify: VerifyService
     changes: ChangeService
     messages: MessageService
+    #: This process's workers' command connections (attached by the runtime).
+    connections: LocalConnections
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -35,4 +38,5 @@ class Services:
             verify=VerifyService(),
             changes=ChangeService(store),
             messages=MessageService(store),
+            connections=LocalConnections(),
         )
