@@ -7,6 +7,7 @@
 - `decode`: incremental content-transfer-encoding decoders (chunks in, bytes out);
 - `filenames`: safe file names and RFC 6266 Content-Disposition for downloads;
 - `build`: upload fields -> RFC 5322 bytes with CRLF line endings;
+- `render`: header fields for the wire (injection checks, encoded words, folding, RFC 2231);
 - `errors`: the errors this package raises (only `build` and `filenames` raise).
 
 Standard library only (the `email` package where it fits); no I/O, no frameworks.

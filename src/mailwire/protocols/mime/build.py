@@ -73,6 +73,8 @@ SINGLE_FIELDS: Final = frozenset(
     }
 )
 _CONTENT_TYPE: Final = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+#: RFC 2045 section 2.7: 7bit text is ASCII without NUL; we also keep other controls out.
+_SEVEN_BIT: Final = re.compile(rb"[\t\n\x20-\x7e]*")
 _MESSAGE_ID: Final = re.compile(r"<?([^<>\s]+@[^<>\s]+|[^<>\s@]+)>?")
 _EXTENSION_TYPES: Final = {
     "pdf": "application/pdf",
@@ -295,7 +297,7 @@ def _multipart(subtype: str, children: Iterable[_Entity]) -> _Entity:
 def _text_entity(text: str, subtype: str) -> _Entity:
     lines = text.replace("\r\n", "\n").replace("\r", "\n")
     data = lines.encode("utf-8", "surrogatepass")
-    if data.isascii() and all(len(line) <= 998 for line in data.split(b"\n")):
+    if _SEVEN_BIT.fullmatch(data) and all(len(line) <= 998 for line in data.split(b"\n")):
         encoding, body = "7bit", data.replace(b"\n", b"\r\n")
     else:
         encoding = "quoted-printable"

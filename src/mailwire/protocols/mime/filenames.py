@@ -67,7 +67,10 @@ def content_disposition(kind: Literal["attachment", "inline"], filename: str | N
     """An RFC 6266 Content-Disposition value for serving `filename` over HTTP."""
     name = safe_filename(filename)
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = _FALLBACK_UNSAFE.sub("_", ascii_name).strip() or DEFAULT_FILENAME
+    stem, dot, extension = ascii_name.rpartition(".")
+    if dot and not stem.strip(". "):  # nothing of the stem survived: keep the extension
+        ascii_name = f"{DEFAULT_FILENAME}.{extension}"
+    fallback = safe_filename(_FALLBACK_UNSAFE.sub("_", ascii_name))
     value = f'{kind}; filename="{fallback}"'
     if fallback != name:
         value += f"; filename*=UTF-8''{quote(name, safe='')}"

@@ -360,14 +360,22 @@ def _params(labels: email.message.Message) -> dict[str, str]:
 
 
 def _filename(labels: email.message.Message) -> str | None:
-    try:
-        name = labels.get_filename()
-    except _PARAM_ERRORS:
-        return None
-    if not name:
-        return None
-    name = decode_words(name).strip()
-    return name or None
+    """Content-Disposition `filename`, else Content-Type `name` (RFC 2183 section 2.3).
+
+    An RFC 2231 value is already decoded; a plain one may still hold RFC 2047
+    encoded words, which RFC 2047 section 5 forbids there but common mailers write.
+    """
+    for key, header in (("filename", "content-disposition"), ("name", "content-type")):
+        try:
+            value = labels.get_param(key, header=header)
+            name = email.utils.collapse_rfc2231_value(value) if value else None
+        except _PARAM_ERRORS:
+            continue
+        if name and not isinstance(value, tuple):
+            name = decode_words(name)
+        if name and name.strip():
+            return name.strip()
+    return None
 
 
 def _cut_utf8(text: str, limit: int) -> str:

@@ -61,7 +61,8 @@ def fold(name: str, tokens: Iterable[str]) -> bytes:
     lines: list[str] = []
     line = f"{name}:"
     for token in tokens:
-        if len(line) + 1 + len(token) > LINE_LENGTH and line.strip() != f"{name}:":
+        # Never fold before an empty token: a line of blanks only may end the header block.
+        if len(line) + 1 + len(token) > LINE_LENGTH and token and line.strip() != f"{name}:":
             lines.append(line)
             line = ""
         line += " " + token
@@ -104,7 +105,7 @@ def mailbox(address: Address, key: str) -> str:
         raise MimeBuildError(f"{target!r} is not an email address", key=key)
     local, _, domain = target.rpartition("@")
     target = f"{local}@{_idna(domain)}"
-    name = check(" ".join((address.name or "").split()), key)
+    name = " ".join(check(address.name or "", key).split())
     if not name:
         return target
     return f"{phrase(name)} <{target}>"
@@ -139,7 +140,7 @@ def address_list(addresses: Iterable[Address], key: str) -> list[str]:
 
 def param(name: str, value: str) -> list[str]:
     """`; name=value` tokens: quoted ASCII, or RFC 2231 extended (with continuations)."""
-    if _PLAIN_TEXT.fullmatch(value) and len(value) <= _PARAM_CHUNK * 4:
+    if _PLAIN_TEXT.fullmatch(value) and "=?" not in value and len(value) <= _PARAM_CHUNK * 4:
         if _TOKEN.fullmatch(value):
             return [f"{name}={value};"]
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
