@@ -75,6 +75,7 @@ SINGLE_FIELDS: Final = frozenset(
 _CONTENT_TYPE: Final = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 #: RFC 2045 section 2.7: 7bit text is ASCII without NUL; we also keep other controls out.
 _SEVEN_BIT: Final = re.compile(rb"[\t\n\x20-\x7e]*")
+_DOMAIN: Final = re.compile(r"[^\s<>()\[\],;:\"@\\]+")
 _MESSAGE_ID: Final = re.compile(r"<?([^<>\s]+@[^<>\s]+|[^<>\s@]+)>?")
 _EXTENSION_TYPES: Final = {
     "pdf": "application/pdf",
@@ -168,7 +169,7 @@ def build_message(draft: Draft, *, include_bcc: bool = True) -> bytes:
 def generate_message_id(sender: Address | None) -> str:
     """A new `<unique@domain>` in the sender's domain (RFC 5322 section 3.6.4)."""
     domain = sender.address.rpartition("@")[2].strip() if sender else ""
-    if not domain or not render._ADDRESS.fullmatch(f"x@{domain}"):
+    if not _DOMAIN.fullmatch(domain):
         domain = "mailwire.invalid"
     return f"<{uuid.uuid4()}@{domain}>"
 
