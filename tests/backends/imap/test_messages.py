@@ -153,3 +153,19 @@ def test_dates_without_a_zone_or_unreadable_are_none() -> None:
     assert _header_date(b"") is None
     assert _header_date(None) is None
     assert _header_date(b"Sat, 31 Feb 2026 10:00:00 +0000") is None
+
+
+def test_rfc2231_continued_filenames_are_joined_and_decoded() -> None:
+    # As Dovecot lists them: each continuation is its own BODYSTRUCTURE parameter.
+    line = (
+        b'* 1 FETCH (UID 9 BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit"'
+        b' 2 1 NIL NIL NIL NIL)("application" "pdf" NIL NIL NIL "base64" 10 NIL ("attachment"'
+        b' ("filename*0*" "utf-8\'\'Jahresbericht%20f%C3%BCr%20" "filename*1*" "2026%E2%80%93Q1"'
+        b' "filename*2" ".pdf")) NIL NIL)("image" "png" ("name" "=?utf-8?q?Gr=C3=BC=C3=9Fe?=.png")'
+        b' NIL NIL "base64" 4 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)'
+        b" ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"
+    )
+    structure = record(line).structure
+    assert structure is not None
+    names = [attachment.get("filename") for attachment in structure["attachments"]]
+    assert names == ["Jahresbericht für 2026\u2013Q1.pdf", "Grüße.png"]

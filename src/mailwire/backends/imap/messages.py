@@ -9,10 +9,9 @@ part sizes and attachments (with IMAP part numbers, RFC 3501 section 6.4.5).
 
 from __future__ import annotations
 
-import email.errors
-import email.header
 import email.utils
 import re
+import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,8 @@ from mailwire.protocols.imap.responses import (
     Multipart,
     SinglePart,
 )
+from mailwire.protocols.mime.charsets import decode_text
+from mailwire.protocols.mime.headers import decode_words as mime_words
 
 REFERENCES_SECTION = "HEADER.FIELDS (REFERENCES)"
 BASE_ITEMS = (
@@ -90,12 +91,7 @@ def decode_words(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     text = raw.decode("utf-8", "replace")
-    if "=?" not in text:
-        return text
-    try:
-        return str(email.header.make_header(email.header.decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
-        return text
+    return mime_words(text) if "=?" in text else text
 
 
 def _text(raw: bytes | None, limit: int) -> str | None:
@@ -253,7 +249,43 @@ def _classify(
 
 
 def _param(params: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    """A MIME parameter's value, RFC 2231 continuations and charsets included.
+
+    Servers pass `filename*0*=utf-8''a%C3%A9`, `filename*1*=...` through as
+    separate BODYSTRUCTURE parameters (RFC 2231 section 3); they are joined in
+    order, percent-decoded where marked with `*`, and decoded with the charset
+    the first segment names. A plain `filename` is RFC 2047-decoded instead.
+    """
+    plain: str | None = None
+    segments: dict[int, tuple[bool, bytes]] = {}
     for key, value in params:
-        if key.lower() in (name, name + "*") and value:
-            return decode_words(value)
-    return None
+        if value is None:
+            continue
+        found = _RFC2231_NAME.fullmatch(key.lower())
+        if found is None or found["name"] != name:
+            continue
+        number, extended = found["number"], bool(found["star"])
+        if number is None and not extended:
+            plain = plain or decode_words(value)
+        elif len(segments) < MAX_PARAM_SEGMENTS:
+            segments[int(number or 0)] = (extended, value)
+    if not segments:
+        return plain or None
+    charset: str | None = None
+    joined = bytearray()
+    for index in sorted(segments):
+        extended, value = segments[index]
+        if extended:
+            if index == min(segments) and value.count(b"'") >= 2:
+                label, _language, value = value.split(b"'", 2)
+                charset = label.decode("ascii", "replace") or None
+            joined += urllib.parse.unquote_to_bytes(value)
+        else:
+            joined += value
+    return decode_text(bytes(joined), charset) or plain or None
+
+
+#: `name`, `name*`, `name*0`, `name*0*` (RFC 2231 sections 3 and 4).
+_RFC2231_NAME = re.compile(r"(?P<name>[^*]+)(?:\*(?P<number>[0-9]{1,3}))?(?P<star>\*)?")
+#: Continuation segments read per parameter; more are ignored.
+MAX_PARAM_SEGMENTS = 64
