@@ -21,6 +21,7 @@ from mailwire.store.accounts import AccountStore
 from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.index import IndexStore
+from mailwire.store.index_search import IndexSearch
 from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
 from mailwire.store.outbox import OutboxStore
@@ -45,6 +46,8 @@ class Store:
     index: IndexStore
     accounts: AccountStore
     account_logs: AccountLogStore
+    #: Searches of the message index (`POST /search`).
+    search: IndexSearch
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -77,6 +80,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         index=IndexStore(database, clock=clock),
         accounts=AccountStore(database, secrets, keys, clock=clock),
         account_logs=AccountLogStore(database, clock=clock),
+        search=IndexSearch(database),
     )
 
 
