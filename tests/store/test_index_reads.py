@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo
 from mailwire.domain.messages import FlagState, MessageRecord
 from mailwire.store.accounts import AccountValues
@@ -103,3 +104,25 @@ async def test_unseen_counts_per_folder(store: Store) -> None:
     await store.index.apply("acc", inbox, updated=[FlagState(2, ("\\Seen",))])
     assert await store.index.unseen_counts("acc") == {inbox: 1}
     assert await store.index.unseen_counts("nobody") == {}
+
+
+async def test_a_flag_change_applied_twice_is_announced_once(store: Store) -> None:
+    # The sync engine and an API request both record the same change: the second
+    # finds the stored flags already equal and builds no event.
+    inbox = await _folder(store)
+    await store.index.apply("acc", inbox, added=[_record(inbox, 2, flags=())])
+    built: list[tuple[int, tuple[str, ...]]] = []
+
+    def announce(change: FlagState, before: tuple[str, ...]) -> Event:
+        built.append((change.uid, before))
+        return Event("acc", EventName.MESSAGE_UPDATED, {"uid": change.uid})
+
+    for _ in range(2):
+        await store.index.apply(
+            "acc", inbox, updated=[FlagState(2, ("\\Seen",))], on_update=announce
+        )
+
+    assert built == [(2, ())]
+    updates = [e for e in await store.outbox.read_after(0) if e.event == EventName.MESSAGE_UPDATED]
+    assert len(updates) == 1
+    assert (await store.index.message(inbox, 2)).flags == ("\\Seen",)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,8 @@ from mailwire.store.outbox import append_events
 from mailwire.store.schema import mailboxes, messages
 from mailwire.types import Clock, now_ms
 
+#: Builds the event of one flag change from the flags stored before it (None: no event).
+UpdateEvent = Callable[[FlagState, tuple[str, ...]], Event | None]
 #: Rows per INSERT statement (SQLite allows 32766 bound parameters; ~20 columns a row).
 INSERT_CHUNK = 500
 
@@ -189,8 +191,16 @@ class IndexStore:
         updated: Sequence[FlagState] = (),
         state: SyncState | None = None,
         events: Sequence[Event] = (),
+        on_update: UpdateEvent | None = None,
     ) -> None:
-        """Record one step of a folder's sync and its events, atomically."""
+        """Record one step of a folder's sync and its events, atomically.
+
+        With `on_update`, each of `updated` is compared with the flags stored *in
+        this transaction* (rows locked on PostgreSQL; SQLite has one writer):
+        unchanged messages are skipped and `on_update(change, stored_flags)`
+        builds the event of each real change. The sync engine and an API change
+        racing on the same message therefore announce it once, not twice.
+        """
         now = self._clock()
         async with self._db.write() as conn:
             await _insert_messages(conn, account, added, now)
@@ -201,7 +211,17 @@ class IndexStore:
                             messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(chunk)
                         )
                     )
-            for change in updated:
+            found = list(events)
+            changes = list(updated)
+            if on_update is not None and changes:
+                stored = await _locked_flags(conn, mailbox_id, [c.uid for c in changes])
+                changes = [c for c in changes if c.uid in stored and _differs(c, stored[c.uid])]
+                found += [
+                    event
+                    for change in changes
+                    if (event := on_update(change, stored[change.uid][0])) is not None
+                ]
+            for change in changes:
                 values: dict[str, Any] = {"flags": list(change.flags)}
                 if change.modseq is not None:
                     values["modseq"] = change.modseq
@@ -213,7 +233,30 @@ class IndexStore:
                     .values(**values)
                 )
             await _update_mailbox(conn, mailbox_id, state, now)
-            await append_events(conn, events, now=now)
+            await append_events(conn, found, now=now)
+
+
+async def _locked_flags(
+    conn: AsyncConnection, mailbox_id: int, uids: list[int]
+) -> dict[int, tuple[tuple[str, ...], tuple[str, ...] | None]]:
+    """UID -> (flags, labels) as stored, rows locked against concurrent writers."""
+    found: dict[int, tuple[tuple[str, ...], tuple[str, ...] | None]] = {}
+    for chunk in _chunks(uids, INSERT_CHUNK):
+        statement = (
+            sa.select(messages.c.uid, messages.c.flags, messages.c.labels)
+            .where(messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(chunk))
+            .with_for_update()
+        )
+        for uid, flags, labels in await conn.execute(statement):
+            found[int(uid)] = (tuple(flags or ()), None if labels is None else tuple(labels))
+    return found
+
+
+def _differs(change: FlagState, stored: tuple[tuple[str, ...], tuple[str, ...] | None]) -> bool:
+    flags, labels = stored
+    if set(change.flags) != set(flags):
+        return True
+    return change.labels is not None and set(change.labels) != set(labels or ())
 
 
 async def _insert_messages(

@@ -44,12 +44,15 @@ from mailwire.backends.imap.messages import fetch_items, record_from_fetch
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
+from mailwire.domain.message_events import (
+    folder_event,
+    message_deleted,
+    message_new,
+    message_updated,
+)
 from mailwire.domain.messages import (
     FlagState,
     MessageRecord,
-    encode_message_id,
-    list_changes,
-    message_summary,
 )
 from mailwire.logs import get_logger
 from mailwire.protocols.imap import commands
@@ -102,6 +105,7 @@ class Index(Protocol):
         updated: Sequence[FlagState] = (),
         state: SyncState | None = None,
         events: Sequence[Event] = (),
+        on_update: Callable[[FlagState, tuple[str, ...]], Event | None] | None = None,
     ) -> None: ...
 
 
@@ -266,10 +270,12 @@ class FolderSync:
         removed, updated = await self._changes(mailbox, known, highest, selected)
         events = [self._message_new(mailbox, selected.uid_validity, r) for r in added]
         events += [self._message_deleted(mailbox, selected.uid_validity, uid) for uid in removed]
-        for change in updated:
-            event = self._message_updated(mailbox, selected.uid_validity, known, change)
-            if event is not None:
-                events.append(event)
+
+        def updated_event(change: FlagState, before: tuple[str, ...]) -> Event | None:
+            # Compared with the stored flags inside the write: an API change that got
+            # there first was announced already, and is not announced again here.
+            return message_updated(self.account.id, mailbox, selected.uid_validity, before, change)
+
         await self.index.apply(
             self.account.id,
             mailbox.id,
@@ -278,6 +284,7 @@ class FolderSync:
             updated=updated,
             state=selected.state,
             events=events,
+            on_update=updated_event,
         )
         return Synced(len(events), _with_state(mailbox, selected))
 
@@ -358,38 +365,15 @@ class FolderSync:
     # ------------------------------------------------------------------ events
 
     def _event(self, name: EventName, mailbox: MailboxRecord, data: Mapping[str, object]) -> Event:
-        return Event(
-            self.account.id, name, data, path=mailbox.path, special_use=mailbox.special_use
-        )
+        return folder_event(self.account.id, name, mailbox, data)
 
     def _message_new(
         self, mailbox: MailboxRecord, uid_validity: int, record: MessageRecord
     ) -> Event:
-        data = message_summary(
-            record, uid_validity=uid_validity, path=mailbox.path, special_use=mailbox.special_use
-        )
-        return self._event(EventName.MESSAGE_NEW, mailbox, data)
+        return message_new(self.account.id, mailbox, uid_validity, record)
 
     def _message_deleted(self, mailbox: MailboxRecord, uid_validity: int, uid: int) -> Event:
-        data = {"id": encode_message_id(mailbox.id, uid_validity, uid), "uid": uid}
-        return self._event(EventName.MESSAGE_DELETED, mailbox, data)
-
-    def _message_updated(
-        self,
-        mailbox: MailboxRecord,
-        uid_validity: int,
-        known: dict[int, tuple[str, ...]],
-        change: FlagState,
-    ) -> Event | None:
-        flags = list_changes(known.get(change.uid, ()), change.flags)
-        if flags is None:
-            return None
-        data = {
-            "id": encode_message_id(mailbox.id, uid_validity, change.uid),
-            "uid": change.uid,
-            "changes": {"flags": flags},
-        }
-        return self._event(EventName.MESSAGE_UPDATED, mailbox, data)
+        return message_deleted(self.account.id, mailbox, uid_validity, uid)
 
     def _mailbox_new(self, mailbox: MailboxRecord, selected: Selected) -> Event:
         data = {
