@@ -128,3 +128,33 @@ class RateLimitedError(MailwireError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class ConflictError(MailwireError):
+    """The request is valid but the mail server or the current state refuses it (HTTP 409)."""
+
+    code = "Conflict"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code
+        super().__init__(message)
+
+
+class UpstreamError(MailwireError):
+    """The mail server failed or could not be reached while serving a request (HTTP 502)."""
+
+    code = "MailServerError"
+
+
+class UnavailableError(MailwireError):
+    """The account cannot be served right now: not connected, or every connection busy
+    (HTTP 503). `retry_after` (seconds) is sent as Retry-After."""
+
+    code = "Unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -20,11 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mailwire.errors import (
     AccessDeniedError,
     AuthenticationError,
+    ConflictError,
     InputError,
     MailwireError,
     NotFoundError,
     RateLimitedError,
     StoreUnavailableError,
+    UnavailableError,
+    UpstreamError,
 )
 
 
@@ -41,9 +44,16 @@ STATUS_BY_ERROR: tuple[tuple[type[MailwireError], int], ...] = (
     (AccessDeniedError, 403),
     (NotFoundError, 404),
     (PayloadTooLargeError, 413),
+    (ConflictError, 409),
     (RateLimitedError, 429),
+    (UpstreamError, 502),
     (StoreUnavailableError, 503),
+    (UnavailableError, 503),
 )
+
+
+#: Errors whose answer names a machine-readable `code` (the reference's error shape).
+_WITH_CODE = (NotFoundError, StoreUnavailableError, ConflictError, UpstreamError, UnavailableError)
 
 
 def envelope(status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -77,12 +87,15 @@ def mailwire_error_response(exc: MailwireError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(exc, InputError) and exc.key:
         extra["fields"] = [{"message": str(exc), "key": exc.key}]
-    if isinstance(exc, NotFoundError | StoreUnavailableError):
+    if isinstance(
+        exc,
+        NotFoundError | StoreUnavailableError | ConflictError | UpstreamError | UnavailableError,
+    ):
         extra["code"] = exc.code
     if isinstance(exc, RateLimitedError):
         extra["ttl"] = exc.retry_after
     response = error_response(status, str(exc), **extra)
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | UnavailableError):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
