@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mailwire.errors import ConfigError
@@ -33,6 +33,9 @@ _POSTGRES_PREFIX = "postgresql+asyncpg://"
 _POSTGRES_ALIASES = ("postgresql://", "postgres://")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: A DNS name (RFC 1123 labels); what other nodes would dial to reach this one.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 #: A secret shorter than this is too easy to guess for a key that guards every credential.
 MIN_SECRET_LENGTH = 16
@@ -68,6 +71,13 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_size: int = Field(1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     shutdown_timeout: float = Field(10.0, gt=0, le=600)
+    #: The internal listener every process runs so other nodes can forward requests
+    #: for the accounts it owns (see `api.forwarding`). The host is also the address
+    #: the other nodes dial, so it must name one interface, never 0.0.0.0 or ::.
+    node_host: str = Field("127.0.0.1", min_length=1, max_length=255)
+    #: 0 picks a free port per process; otherwise worker i of `--workers N` uses
+    #: node_port + i, so the range node_port .. node_port + N - 1 must be free.
+    node_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -119,6 +129,29 @@ class Settings(BaseSettings):
     def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
             ipaddress.ip_network(entry, strict=False)  # raises ValueError on bad input
+        return value
+
+    @field_validator("node_host")
+    @classmethod
+    def _node_host(cls, value: str) -> str:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(value):
+                raise ValueError("must be an IP address or a host name") from None
+            return value
+        if address.is_unspecified:
+            raise ValueError(
+                "must be an address the other nodes can reach, not a wildcard (0.0.0.0, ::)"
+            )
+        return value
+
+    @field_validator("node_port")
+    @classmethod
+    def _node_port(cls, value: int, info: ValidationInfo) -> int:
+        workers = info.data.get("workers", 1)  # validated first: declared earlier
+        if value and value + workers - 1 > 65535:
+            raise ValueError(f"leaves no room for {workers} workers (one port each, up to 65535)")
         return value
 
     # ------------------------------------------------------------------ derived values

@@ -138,3 +138,51 @@ async def test_release_gives_back_named_or_all_leases(store: Store) -> None:
     await leases.register("n1", host="h", pid=1)
     await leases.unregister("n1")
     assert set((await owners(store)).values()) == {None}
+
+
+async def test_owner_of_names_the_lease_holder_and_its_address(store: Store) -> None:
+    clock = FakeClock()
+    leases = LeaseStore(store.database, clock=clock)
+    await insert_accounts(store, "a", "b")
+    await leases.register("n1", host="h", pid=1, address="http://127.0.0.1:4001")
+    assert await leases.owner_of("a") is None  # not leased yet
+    assert await leases.claim("n1", 1) == ["a"]
+    owner = await leases.owner_of("a")
+    assert owner is not None
+    assert (owner.node, owner.address) == ("n1", "http://127.0.0.1:4001")
+    assert await leases.owner_of("b") is None
+    assert await leases.owner_of("no-such-account") is None
+
+
+async def test_owner_of_ignores_an_expired_lease(store: Store) -> None:
+    clock = FakeClock()
+    leases = LeaseStore(store.database, clock=clock)
+    await insert_accounts(store, "a")
+    await leases.register("n1", host="h", pid=1, address="http://127.0.0.1:4001")
+    await leases.claim("n1", 1)
+    clock.now += LEASE_TTL_MS
+    assert await leases.owner_of("a") is not None  # still valid at the last millisecond
+    clock.now += 1
+    assert await leases.owner_of("a") is None
+
+
+async def test_owner_of_a_node_without_an_address(store: Store) -> None:
+    leases = LeaseStore(store.database)
+    await insert_accounts(store, "a")
+    await leases.register("n1", host="h", pid=1)
+    await leases.claim("n1", 1)
+    owner = await leases.owner_of("a")
+    assert owner is not None
+    assert (owner.node, owner.address) == ("n1", None)
+
+
+async def test_owner_of_after_release_and_unregister(store: Store) -> None:
+    leases = LeaseStore(store.database)
+    await insert_accounts(store, "a", "b")
+    await leases.register("n1", host="h", pid=1, address="http://10.0.0.1:4001")
+    await leases.claim("n1", 2)
+    await leases.release("n1", ["a"])
+    assert await leases.owner_of("a") is None
+    assert await leases.owner_of("b") is not None
+    await leases.unregister("n1")
+    assert await leases.owner_of("b") is None

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from mailwire import __version__
 from mailwire.api.errors import install_error_handlers
+from mailwire.api.forwarding import install_forwarding
 from mailwire.api.middleware import RequestContextMiddleware
 from mailwire.api.openapi import build_openapi
 from mailwire.api.routes import accounts, changes, health, logs, messages, tokens
@@ -33,6 +34,7 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(changes.router)
     app.include_router(messages.router)
     install_error_handlers(app)
+    install_forwarding(app)  # inside the request context: refusals get a request id
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:

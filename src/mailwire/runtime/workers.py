@@ -12,6 +12,10 @@ announces the service only when every worker has reported that it is serving
 worker that dies is replaced (a bounded number of times), and SIGTERM/SIGINT
 is forwarded to every worker, which drains its requests; workers still alive
 after the shutdown timeout are killed.
+
+Each worker also runs its own internal node listener (see `runtime.serve`):
+on a free port when `MAILWIRE_NODE_PORT` is 0, else on NODE_PORT + its index,
+a replacement taking its predecessor's port.
 """
 
 from __future__ import annotations
@@ -56,7 +60,10 @@ def run_workers(settings: Settings, on_ready: Callable[[str], None] | None = Non
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     ready: Queue[int] = context.Queue()
-    workers = [_spawn(context, settings, sock, ready) for sock in sockets]
+    workers = [
+        _spawn(context, worker_settings(settings, index), sock, ready)
+        for index, sock in enumerate(sockets)
+    ]
     restarts = 0
     try:
         if not _wait_until_ready(workers, ready, lambda: stopping):
@@ -74,7 +81,8 @@ def run_workers(settings: Settings, on_ready: Callable[[str], None] | None = Non
                 if restarts > MAX_RESTARTS:
                     log.error("workers.giving_up", restarts=restarts)
                     return 1
-                workers[index] = _spawn(context, settings, sockets[index], ready)
+                replacement = worker_settings(settings, index)
+                workers[index] = _spawn(context, replacement, sockets[index], ready)
     finally:
         _stop_all(workers, settings.shutdown_timeout)
         for sig, handler in previous.items():
@@ -82,6 +90,13 @@ def run_workers(settings: Settings, on_ready: Callable[[str], None] | None = Non
         for sock in sockets:
             sock.close()
     return 0
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """Worker `index`'s settings: its own node port (base + index), or 0 for any free one."""
+    if settings.node_port == 0:
+        return settings
+    return settings.model_copy(update={"node_port": settings.node_port + index})
 
 
 async def _prepare_store(settings: Settings) -> None:

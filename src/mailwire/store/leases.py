@@ -5,7 +5,9 @@ heartbeats it; a node is live while its heartbeat is younger than
 `NODE_TTL_MS`. Accounts are leased: `owner` names the node and
 `lease_expires` says until when. An owner renews its leases well before they
 expire; a node that dies stops renewing and, once its leases expire, the
-others take its accounts.
+others take its accounts. A node also records the base URL of its internal
+listener (`address`): a request for an account owned elsewhere is forwarded
+there (`owner_of`, used by `api.forwarding`).
 
 Each node aims at its fair share, ceil(accounts / live nodes). It claims
 unowned or expired accounts up to that share and gives back what it holds
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -37,6 +40,14 @@ LEASE_TTL_MS = 60_000
 NODE_FORGET_MS = 10 * NODE_TTL_MS
 #: Accounts claimed in one round at most, so one round stays a short transaction.
 MAX_CLAIM_PER_ROUND = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who holds an account's lease, and where to reach it (None: it has no listener)."""
+
+    node: str
+    address: str | None
 
 
 #: States that say a connection is open or opening.
@@ -65,12 +76,12 @@ class LeaseStore:
 
     # ------------------------------------------------------------------ nodes
 
-    async def register(self, node: str, *, host: str, pid: int) -> None:
+    async def register(self, node: str, *, host: str, pid: int, address: str | None = None) -> None:
+        """Add `node`'s row; `address` is where other nodes forward its accounts' requests."""
         now = self._clock()
+        row = {"id": node, "host": host, "pid": pid, "started_at": now, "heartbeat_at": now}
         async with self._db.write() as conn:
-            await conn.execute(
-                nodes.insert().values(id=node, host=host, pid=pid, started_at=now, heartbeat_at=now)
-            )
+            await conn.execute(nodes.insert().values(address=address, **row))
 
     async def heartbeat(self, node: str) -> None:
         """Mark `node` alive (re-registering it if it was forgotten) and forget long-dead nodes."""
@@ -150,6 +161,25 @@ class LeaseStore:
         async with self._db.write() as conn:
             result = await conn.execute(_release(node, account_ids))
         return result.rowcount
+
+    async def owner_of(self, account_id: str) -> Owner | None:
+        """The node holding an unexpired lease on the account, with its address; else None.
+
+        None covers an unknown account, one not leased yet and one whose lease
+        ran out (its owner died or stalled; another node will take it over).
+        """
+        statement = (
+            sa.select(accounts.c.owner, nodes.c.address)
+            .select_from(accounts.outerjoin(nodes, nodes.c.id == accounts.c.owner))
+            .where(
+                accounts.c.id == account_id,
+                accounts.c.owner.is_not(None),
+                accounts.c.lease_expires >= self._clock(),
+            )
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(statement)).first()
+        return None if row is None else Owner(node=row.owner, address=row.address)
 
     async def list_owned(self, node: str) -> list[Account]:
         """The accounts `node` holds a lease on (expired leases included until taken)."""

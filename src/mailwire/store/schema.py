@@ -91,6 +91,9 @@ nodes = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("started_at", sa.BigInteger, nullable=False),
     sa.Column("heartbeat_at", sa.BigInteger, nullable=False, index=True),
+    #: Base URL of the node's internal listener (`http://host:port`), where other
+    #: nodes forward requests for the accounts it owns; NULL for a node without one.
+    sa.Column("address", sa.String(300), nullable=True),
 )
 
 #: Mail accounts. `settings` holds the non-secret configuration in the API's own

@@ -98,8 +98,11 @@ class Supervisor:
         clock: Clock = now_ms,
         options: SupervisorOptions | None = None,
         leases: LeaseStore | None = None,
+        address: str | None = None,
     ) -> None:
         self.node_id = node_id or secrets.token_hex(8)
+        #: Base URL of this process's internal listener, recorded with the node row.
+        self.address = address
         self.options = options or SupervisorOptions()
         self.leases = leases or LeaseStore(store.database, clock=clock)
         self.states = AccountStateStore(store.database, self.node_id, clock=clock)
@@ -141,7 +144,7 @@ class Supervisor:
 
     async def run(self) -> None:
         """Register the node, run rounds until `stop()`, then shut down in order."""
-        await self.leases.register(self.node_id, host=socket.gethostname(), pid=os.getpid())
+        await self._register()
         log.info("supervisor.started", node=self.node_id)
         try:
             async with asyncio.TaskGroup() as group:
@@ -153,6 +156,11 @@ class Supervisor:
         finally:
             self._group = None
             await self._shutdown()
+
+    async def _register(self) -> None:
+        await self.leases.register(
+            self.node_id, host=socket.gethostname(), pid=os.getpid(), address=self.address
+        )
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -180,7 +188,7 @@ class Supervisor:
             await self.leases.heartbeat(self.node_id)
         except LookupError:
             # Forgotten after a long stall (suspend, partition): register again.
-            await self.leases.register(self.node_id, host=socket.gethostname(), pid=os.getpid())
+            await self._register()
         await self.leases.renew(self.node_id)
         share = await self.leases.fair_share()
         owned = await self.leases.list_owned(self.node_id)
