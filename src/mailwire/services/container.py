@@ -9,7 +9,9 @@ from mailwire.services.changes import ChangeService
 from mailwire.services.connections import LocalConnections
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
+from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
+from mailwire.services.search import SearchService
 from mailwire.services.tokens import TokenService
 from mailwire.services.verify import VerifyService
 from mailwire.store.store import Store
@@ -27,9 +29,13 @@ class Services:
     messages: MessageService
     #: This process's workers' command connections (attached by the runtime).
     connections: LocalConnections
+    content: MessageContentService
+    search: SearchService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
+        messages = MessageService(store)
+        connections = LocalConnections()
         return cls(
             tokens=TokenService(store, clock=clock),
             health=HealthService(store),
@@ -37,6 +43,8 @@ class Services:
             accounts=AccountService(store, clock=clock),
             verify=VerifyService(),
             changes=ChangeService(store),
-            messages=MessageService(store),
-            connections=LocalConnections(),
+            messages=messages,
+            connections=connections,
+            content=MessageContentService(store, connections),
+            search=SearchService(store, messages, connections),
         )
