@@ -223,15 +223,39 @@ def _leaves(structure: BodyStructure, prefix: str) -> Iterable[tuple[str, Single
 _TEXT_KINDS = {"text/plain": "plain", "text/html": "html"}
 
 
+def text_parts(structure: BodyStructure) -> dict[str, tuple[str, SinglePart]]:
+    """The message's text: kind ("plain", "html") -> (IMAP part number, the part).
+
+    The same parts `describe_structure` counts as text rather than attachments.
+    """
+    found: dict[str, tuple[str, SinglePart]] = {}
+    for part, single in _leaves(structure, ""):
+        kind = _text_kind(single, _filename(single))
+        if kind and kind not in found:
+            found[kind] = (part or "1", single)
+    return found
+
+
+def _filename(single: SinglePart) -> str | None:
+    named = _param(single.disposition.params if single.disposition else (), "filename")
+    return named or _param(single.params, "name")
+
+
+def _text_kind(single: SinglePart, filename: str | None) -> str | None:
+    """ "plain" or "html" for a part that is the message's text, else None."""
+    disposition = single.disposition.type.lower() if single.disposition else None
+    kind = _TEXT_KINDS.get(f"{single.type}/{single.subtype}".lower())
+    return kind if kind and disposition != "attachment" and not filename else None
+
+
 def _classify(
     part: str, single: SinglePart, text: dict[str, int], attachments: list[dict[str, Any]]
 ) -> None:
     content_type = f"{single.type}/{single.subtype}".lower()
     disposition = single.disposition.type.lower() if single.disposition else None
-    filename = _param(single.disposition.params if single.disposition else (), "filename")
-    filename = filename or _param(single.params, "name")
-    kind = _TEXT_KINDS.get(content_type)
-    if kind and disposition != "attachment" and not filename and kind not in text:
+    filename = _filename(single)
+    kind = _text_kind(single, filename)
+    if kind and kind not in text:
         text[kind] = single.size
         return
     attachment: dict[str, Any] = {
