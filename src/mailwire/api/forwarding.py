@@ -200,16 +200,16 @@ def verify(
     match = _HEADER.fullmatch(value) if len(value) <= MAX_HEADER_LENGTH else None
     if match is None or not _NODE_ID.fullmatch(match["node"]):
         raise ForwardingRefusedError(400, _MALFORMED)
-    ts = int(match["ts"])
-    current = time.time() if now is None else now
-    if abs(current - ts) > MAX_CLOCK_SKEW_S:
-        raise ForwardingRefusedError(403, "The forwarded request is too old (or from the future)")
     client = match["client"]
     if client:
         try:
             ipaddress.ip_address(client)
         except ValueError:
             raise ForwardingRefusedError(400, _MALFORMED) from None
+    ts = int(match["ts"])
+    current = time.time() if now is None else now
+    if abs(current - ts) > MAX_CLOCK_SKEW_S:
+        raise ForwardingRefusedError(403, "The forwarded request is too old (or from the future)")
     presented = match["mac"]
     # Every key is tried, so the time taken does not say which one matched.
     valid = False
