@@ -20,7 +20,7 @@ from mailwire.backends.imap.sync import AccountSync
 from mailwire.domain.accounts import Account
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo, SyncState
 from mailwire.domain.messages import MessageRecord
-from mailwire.errors import InputError, NotFoundError
+from mailwire.errors import InputError, NotFoundError, UpstreamError
 from mailwire.services.connections import LocalConnections
 from mailwire.services.messages import MessageService
 from mailwire.services.search import (
@@ -203,7 +203,7 @@ async def test_server_criteria_need_the_account_here(store: Store) -> None:
 
     with pytest.raises(AccountNotConnectedError) as refused:
         await service.search("acc", {"body": "hello"}, path="INBOX")
-    assert refused.value.status == 503
+    assert refused.value.code == "AccountNotConnected"
     with pytest.raises(AccountNotConnectedError):
         await service.search("acc", {"gmailRaw": "has:attachment"}, path="INBOX")
 
@@ -344,3 +344,29 @@ async def test_a_body_search_goes_to_the_server_and_lists_from_the_index(
     assert (nothing["messages"], nothing["total"]) == ([], 0)
     assert gmail.value.key == "search.gmailRaw"
     assert "X-GM-EXT-1" in str(gmail.value)
+
+
+class Unreachable:
+    """A `connect` to a port where nothing listens."""
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[ImapConnection]:
+        conn = await ImapConnection.open("127.0.0.1", 1, security="none")
+        yield conn
+
+
+async def test_a_failing_server_is_an_upstream_error(store: Store) -> None:
+    await _filled(store)
+    pool = CommandPool(Unreachable(), size=1)
+    connections = LocalConnections()
+    connections.attach(Workers("acc", pool))
+    service = _service(store, connections)
+    try:
+        with pytest.raises(UpstreamError) as failed:
+            await service.search("acc", {"body": "hello"}, path="INBOX")
+        indexed = await service.search("acc", {"seen": True}, path="INBOX")  # no server needed
+    finally:
+        await pool.close()
+
+    assert failed.value.code == "MailServerError"
+    assert indexed["total"] == 5

@@ -21,8 +21,9 @@ continues the search (and the folder) it came from; a list cursor is not a
 search cursor, and the other way round.
 
 Server searches run only for accounts whose worker runs in this process
-(`LocalConnections`); otherwise `AccountNotConnectedError` (HTTP 503). A
-failing server is `MailServerError` (HTTP 502).
+(`LocalConnections`); otherwise `AccountNotConnectedError` (HTTP 503, which
+the API turns into forwarding the request to the account's owner). A failing
+server is an `UpstreamError` (HTTP 502).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from mailwire.backends.imap.errors import ImapConnectionError
 from mailwire.backends.imap.operations import MailboxOperations
 from mailwire.backends.imap.search import SearchCriteria
 from mailwire.domain.mailboxes import MailboxRecord
-from mailwire.errors import InputError, MailwireError, NotFoundError
+from mailwire.errors import InputError, NotFoundError, UnavailableError, UpstreamError
 from mailwire.services.connections import LocalConnections
 from mailwire.services.messages import MAX_PAGE_SIZE, Cursor, MessageService, list_entry
 from mailwire.store.index_search import IndexCriteria, SearchPage
@@ -61,23 +62,11 @@ _FLAG_FIELDS = (
 _SENDER_SYNTAX = frozenset('<>"')
 
 
-class SearchUnavailableError(MailwireError):
-    """The search needs the mail server and cannot reach it; `status` is the HTTP status."""
+class AccountNotConnectedError(UnavailableError):
+    """The search needs the mail server and the account's worker does not run here."""
 
-    status = 503
-
-
-class AccountNotConnectedError(SearchUnavailableError):
-    """The account's worker does not run in this process (or is not running)."""
-
-    code = "AccountNotConnected"
-
-
-class MailServerError(SearchUnavailableError):
-    """The mail server failed or refused the search."""
-
-    code = "MailServerError"
-    status = 502
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="AccountNotConnected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,14 +265,16 @@ async def _run_on_server(pool: CommandPool, path: str, planned: SearchPlan) -> l
                     )
                 raise InputError("gmailRaw searches are not supported yet", key="search.gmailRaw")
             return await MailboxOperations(conn).search(path, planned.server or SearchCriteria())
-    except (PoolTimeoutError, PoolClosedError) as error:
-        raise AccountNotConnectedError(
-            f"No connection to the mail server is free for this search: {error}"
+    except PoolTimeoutError as error:
+        raise UnavailableError(
+            f"Every connection of the account stayed busy: {error}", code="AccountBusy"
         ) from error
+    except PoolClosedError as error:
+        raise AccountNotConnectedError(f"The account's worker stopped: {error}") from error
     except ImapConnectionError as error:
-        raise MailServerError(f"The mail server failed the search: {error}") from error
+        raise UpstreamError(f"The mail server failed the search: {error}") from error
     except (OSError, TimeoutError) as error:
-        raise MailServerError("The mail server could not be reached for the search") from error
+        raise UpstreamError("The mail server could not be reached for the search") from error
 
 
 def _decode_cursor(text: str, digest: str) -> Cursor:
