@@ -84,9 +84,12 @@ MAX_HEADER_LENGTH = 512
 FORWARDED_KEY = "mailwire.forwarded_by"
 
 #: RFC 9110 section 7.6.1 connection-specific fields, plus what the proxy sets itself.
+#: `Expect: 100-continue` was answered by this node's server already; the client
+#: that forwards (httpx) sends the body without waiting for a 100 anyway.
 _HOP_BY_HOP = frozenset(
     {
         "connection",
+        "expect",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
