@@ -12,12 +12,14 @@ import pytest
 from test_accounts_api import BODY_LIMIT, token_for
 
 from mailwire.api.app import create_app
+from mailwire.api.forwarding import Forwarding, ForwardingKeys
 from mailwire.api.routes import search
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo, SyncState
 from mailwire.domain.messages import MessageRecord
 from mailwire.services.container import Services
 from mailwire.store.accounts import AccountValues
+from mailwire.store.leases import LeaseStore
 from mailwire.store.store import Store
 from mailwire.workers.commands import CommandPool
 
@@ -181,3 +183,43 @@ async def test_a_failing_server_answers_502(store: Store, client: httpx.AsyncCli
 
     assert failed.status_code == 502, failed.text
     assert failed.json()["code"] == "MailServerError"
+
+
+async def test_a_server_search_is_forwarded_to_the_owner(
+    store: Store, client: httpx.AsyncClient
+) -> None:
+    """Node A holds no connection for "ann"; node B owns it (its server fails: 502)."""
+    keys = ForwardingKeys.from_secrets(["search-forwarding-test"])
+    leases = LeaseStore(store.database)
+    await leases.register("node-b", host="test", pid=1, address="http://node-b")
+    assert "ann" in await leases.claim("node-b", 10)
+    owner_services = Services.build(store)
+    workers = _Unreachable()
+    owner_services.connections.attach(workers)
+    owner = create_app(owner_services, body_limit=BODY_LIMIT)
+    owner.include_router(search.router)
+    owner.state.forwarding = Forwarding(node_id="node-b", keys=keys, owners=leases)
+    here = create_app(Services.build(store), body_limit=BODY_LIMIT)
+    here.include_router(search.router)
+    here.state.forwarding = Forwarding(
+        node_id="node-a", keys=keys, owners=leases, transport=httpx.ASGITransport(app=owner)
+    )
+    transport = httpx.ASGITransport(app=here, client=("127.0.0.1", 50000))
+    token = await token_for(store)
+    try:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://node-a",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as node_a:
+            forwarded = await _search(node_a, {"search": {"body": "hi"}}, path="INBOX")
+            local = await _search(node_a, {"search": {"seen": True}}, path="INBOX")
+    finally:
+        await workers.pool.close()
+        await here.state.forwarding.aclose()
+        await owner.state.forwarding.aclose()
+
+    assert forwarded.status_code == 502, forwarded.text  # the owner's answer, body and all
+    assert forwarded.json()["code"] == "MailServerError"
+    assert local.status_code == 200, local.text
+    assert [m["uid"] for m in local.json()["messages"]] == [2, 1]
