@@ -13,8 +13,10 @@ connection that syncs:
   `messageUpdated` event at once;
 - source and attachments are streamed in chunks (partial FETCH), never held
   whole: the first chunk is fetched before the answer starts, so a message
-  that is gone is a 404, not a broken download. Attachments are decoded by the
-  server (BINARY, RFC 3516) when it can, else here, chunk by chunk.
+  that is gone is a 404, not a broken download. Attachments are decoded here,
+  chunk by chunk, as far as their data allows: not with BINARY (RFC 3516),
+  which Dovecot answers with NO, or a BYE that ends the connection, for a part
+  it cannot decode.
 
 A message id names a folder row, its UIDVALIDITY and a UID: an id from
 another account, from a deleted folder or from before a UIDVALIDITY change
@@ -262,26 +264,27 @@ class MessageContentService:
     ) -> AsyncIterator[bytes]:
         folder, key = found.folder, found.key
         async with self._connection(account_id) as ops:
-            binary = decode == "auto" and "BINARY" in ops.conn.capabilities
             decoder: TransferDecoder | None = None
-            if decode == "auto" and not binary and part is not None:
+            if decode == "auto" and part is not None:
                 live = await ops.fetch_message(folder.path, key.uid, uid_validity=key.uid_validity)
                 node = find_part(live.bodystructure, part) if live.bodystructure else None
-                encoding = node.encoding if isinstance(node, SinglePart) else None
-                decoder = TransferDecoder(encoding)
-            async for chunk in ops.stream(
-                folder.path,
-                key.uid,
-                part,
-                binary=binary,
-                chunk_size=DOWNLOAD_CHUNK,
-                uid_validity=key.uid_validity,
-            ):
+                decoder = TransferDecoder(node.encoding if isinstance(node, SinglePart) else None)
+            async for chunk in self._chunks(ops, found, part):
                 out = decoder.feed(chunk) if decoder is not None else chunk
                 if out:
                     yield out
             if decoder is not None and (rest := decoder.finish()):
                 yield rest
+
+    @staticmethod
+    def _chunks(ops: MailboxOperations, found: Located, part: str | None) -> AsyncIterator[bytes]:
+        return ops.stream(
+            found.folder.path,
+            found.key.uid,
+            part,
+            chunk_size=DOWNLOAD_CHUNK,
+            uid_validity=found.key.uid_validity,
+        )
 
 
 async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

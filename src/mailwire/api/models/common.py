@@ -78,8 +78,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: ("The addressed entity does not exist", ErrorResponse),
         413: ("The request body is over the size limit", ErrorResponse),
         429: ("Too many requests with this token", RateLimitErrorResponse),
+        409: ("The current state does not allow this change", ErrorResponse),
         500: ("An unexpected error; details are in the server log", ErrorResponse),
-        503: ("The store cannot be reached", ErrorResponse),
+        502: ("The mail server failed while serving the request", ErrorResponse),
+        503: (
+            "The store, the mail server or the account's connection is not available now",
+            ErrorResponse,
+        ),
     }
     return {
         status: {"description": described[status][0], "model": described[status][1]}
