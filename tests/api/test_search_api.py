@@ -13,7 +13,6 @@ from test_accounts_api import BODY_LIMIT, token_for
 
 from mailwire.api.app import create_app
 from mailwire.api.forwarding import Forwarding, ForwardingKeys
-from mailwire.api.routes import search
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo, SyncState
 from mailwire.domain.messages import MessageRecord
@@ -26,7 +25,6 @@ from mailwire.workers.commands import CommandPool
 
 def _client(store: Store, token: str, services: Services | None = None) -> httpx.AsyncClient:
     app = create_app(services or Services.build(store), body_limit=BODY_LIMIT)
-    app.include_router(search.router)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     return httpx.AsyncClient(
         transport=transport,
@@ -197,10 +195,8 @@ async def test_a_server_search_is_forwarded_to_the_owner(
     workers = _Unreachable()
     owner_services.connections.attach(workers)
     owner = create_app(owner_services, body_limit=BODY_LIMIT)
-    owner.include_router(search.router)
     owner.state.forwarding = Forwarding(node_id="node-b", keys=keys, owners=leases)
     here = create_app(Services.build(store), body_limit=BODY_LIMIT)
-    here.include_router(search.router)
     here.state.forwarding = Forwarding(
         node_id="node-a", keys=keys, owners=leases, transport=httpx.ASGITransport(app=owner)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo
+from mailwire.domain.message_events import Announce
 from mailwire.domain.messages import FlagState, MessageRecord
 from mailwire.store.accounts import AccountValues
 from mailwire.store.store import Store
@@ -119,10 +120,30 @@ async def test_a_flag_change_applied_twice_is_announced_once(store: Store) -> No
 
     for _ in range(2):
         await store.index.apply(
-            "acc", inbox, updated=[FlagState(2, ("\\Seen",))], on_update=announce
+            "acc", inbox, updated=[FlagState(2, ("\\Seen",))], announce=Announce(updated=announce)
         )
 
     assert built == [(2, ())]
     updates = [e for e in await store.outbox.read_after(0) if e.event == EventName.MESSAGE_UPDATED]
     assert len(updates) == 1
     assert (await store.index.message(inbox, 2)).flags == ("\\Seen",)  # type: ignore[union-attr]
+
+
+async def test_additions_and_removals_recorded_twice_are_announced_once(store: Store) -> None:
+    # An API move records the copy's arrival and the original's removal at once;
+    # the sync engine then finds the same changes on the server.
+    inbox = await _folder(store)
+    await store.index.apply("acc", inbox, added=[_record(inbox, 1)])
+    announce = Announce(
+        new=lambda record: Event("acc", EventName.MESSAGE_NEW, {"uid": record.uid}),
+        deleted=lambda uid: Event("acc", EventName.MESSAGE_DELETED, {"uid": uid}),
+    )
+    for _ in range(2):
+        await store.index.apply(
+            "acc", inbox, added=[_record(inbox, 5)], removed=[1], announce=announce
+        )
+
+    names = [e.event for e in await store.outbox.read_after(0)]
+    assert names.count(EventName.MESSAGE_NEW) == 1
+    assert names.count(EventName.MESSAGE_DELETED) == 1
+    assert [r.uid for r in await store.index.message_page(inbox, limit=10)] == [5]

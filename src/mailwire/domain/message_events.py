@@ -6,7 +6,8 @@ and the API's own changes, so both announce a change in the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import MailboxRecord
@@ -56,3 +57,17 @@ def message_updated(
         "changes": {"flags": flags},
     }
     return folder_event(account, EventName.MESSAGE_UPDATED, mailbox, data)
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """How an index write builds the events of what it really changed.
+
+    `new(record)` for each message added, `deleted(uid)` for each one removed,
+    `updated(change, flags_before)` for each flag change; None (as the builder
+    or as its result) means no event. See `store.index.IndexStore.apply`.
+    """
+
+    new: Callable[[MessageRecord], Event | None] | None = None
+    deleted: Callable[[int], Event | None] | None = None
+    updated: Callable[[FlagState, tuple[str, ...]], Event | None] | None = None

@@ -36,7 +36,7 @@ from mailwire.backends.imap.operations import MailboxOperations
 from mailwire.backends.imap.reading import find_part
 from mailwire.domain.events import Event
 from mailwire.domain.mailboxes import MailboxRecord
-from mailwire.domain.message_events import message_updated
+from mailwire.domain.message_events import Announce, message_updated
 from mailwire.domain.messages import (
     FlagState,
     MessageKey,
@@ -253,10 +253,12 @@ class MessageContentService:
         if state is None:
             return flags
 
-        def announce(change: FlagState, before: tuple[str, ...]) -> Event | None:
+        def updated(change: FlagState, before: tuple[str, ...]) -> Event | None:
             return message_updated(account_id, folder, key.uid_validity, before, change)
 
-        await self._store.index.apply(account_id, folder.id, updated=[state], on_update=announce)
+        await self._store.index.apply(
+            account_id, folder.id, updated=[state], announce=Announce(updated=updated)
+        )
         return state.flags
 
     async def _stream(

@@ -11,21 +11,29 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailwire.domain.events import Event
 from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
+from mailwire.domain.message_events import Announce
 from mailwire.domain.messages import FlagState, MessageRecord
 from mailwire.store.database import Database, escape_like
 from mailwire.store.outbox import append_events
 from mailwire.store.schema import mailboxes, messages
 from mailwire.types import Clock, now_ms
 
-#: Builds the event of one flag change from the flags stored before it (None: no event).
-UpdateEvent = Callable[[FlagState, tuple[str, ...]], Event | None]
+T = TypeVar("T")
+
+
+def _built(builder: Callable[[T], Event | None] | None, items: Sequence[T]) -> list[Event]:
+    if builder is None:
+        return []
+    return [event for item in items if (event := builder(item)) is not None]
+
+
 #: Rows per INSERT statement (SQLite allows 32766 bound parameters; ~20 columns a row).
 INSERT_CHUNK = 500
 
@@ -191,18 +199,39 @@ class IndexStore:
         updated: Sequence[FlagState] = (),
         state: SyncState | None = None,
         events: Sequence[Event] = (),
-        on_update: UpdateEvent | None = None,
+        announce: Announce | None = None,
     ) -> None:
         """Record one step of a folder's sync and its events, atomically.
 
-        With `on_update`, each of `updated` is compared with the flags stored *in
-        this transaction* (rows locked on PostgreSQL; SQLite has one writer):
-        unchanged messages are skipped and `on_update(change, stored_flags)`
-        builds the event of each real change. The sync engine and an API change
-        racing on the same message therefore announce it once, not twice.
+        With `announce`, the write is checked against the index *in this
+        transaction* (the folder's row locked on PostgreSQL; SQLite has one
+        writer): messages already indexed are not added again, messages already
+        gone are not removed again, unchanged flags are not rewritten, and
+        `announce` builds an event only for what really changed. The sync engine
+        and an API request recording the same change (a flag set, a message moved
+        in or out) therefore announce it once, whichever comes first.
         """
         now = self._clock()
         async with self._db.write() as conn:
+            found = list(events)
+            changes = list(updated)
+            if announce is not None:
+                await _lock_folder(conn, mailbox_id)
+                present = await _present(conn, mailbox_id, [r.uid for r in added] + list(removed))
+                added = [r for r in added if r.uid not in present]
+                removed = [uid for uid in removed if uid in present]
+                found += _built(announce.new, added)
+                found += _built(announce.deleted, removed)
+                if changes:
+                    stored = await _locked_flags(conn, mailbox_id, [c.uid for c in changes])
+                    changes = [c for c in changes if c.uid in stored and _differs(c, stored[c.uid])]
+                    if announce.updated is not None:
+                        found += [
+                            event
+                            for change in changes
+                            if (event := announce.updated(change, stored[change.uid][0]))
+                            is not None
+                        ]
             await _insert_messages(conn, account, added, now)
             if removed:
                 for chunk in _chunks(list(removed), INSERT_CHUNK):
@@ -211,16 +240,6 @@ class IndexStore:
                             messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(chunk)
                         )
                     )
-            found = list(events)
-            changes = list(updated)
-            if on_update is not None and changes:
-                stored = await _locked_flags(conn, mailbox_id, [c.uid for c in changes])
-                changes = [c for c in changes if c.uid in stored and _differs(c, stored[c.uid])]
-                found += [
-                    event
-                    for change in changes
-                    if (event := on_update(change, stored[change.uid][0])) is not None
-                ]
             for change in changes:
                 values: dict[str, Any] = {"flags": list(change.flags)}
                 if change.modseq is not None:
@@ -234,6 +253,22 @@ class IndexStore:
                 )
             await _update_mailbox(conn, mailbox_id, state, now)
             await append_events(conn, found, now=now)
+
+
+async def _lock_folder(conn: AsyncConnection, mailbox_id: int) -> None:
+    """Serialise index writes to one folder (PostgreSQL; SQLite has a single writer)."""
+    statement = sa.select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id).with_for_update()
+    await conn.execute(statement)
+
+
+async def _present(conn: AsyncConnection, mailbox_id: int, uids: list[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(uids)), INSERT_CHUNK):
+        statement = sa.select(messages.c.uid).where(
+            messages.c.mailbox_id == mailbox_id, messages.c.uid.in_(chunk)
+        )
+        found.update(int(uid) for (uid,) in await conn.execute(statement))
+    return found
 
 
 async def _locked_flags(

@@ -45,6 +45,7 @@ from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
 from mailwire.domain.message_events import (
+    Announce,
     folder_event,
     message_deleted,
     message_new,
@@ -105,7 +106,7 @@ class Index(Protocol):
         updated: Sequence[FlagState] = (),
         state: SyncState | None = None,
         events: Sequence[Event] = (),
-        on_update: Callable[[FlagState, tuple[str, ...]], Event | None] | None = None,
+        announce: Announce | None = None,
     ) -> None: ...
 
 
@@ -268,14 +269,16 @@ class FolderSync:
         highest = max(known, default=0)
         added = await self._fetch_new(mailbox, highest, selected)
         removed, updated = await self._changes(mailbox, known, highest, selected)
-        events = [self._message_new(mailbox, selected.uid_validity, r) for r in added]
-        events += [self._message_deleted(mailbox, selected.uid_validity, uid) for uid in removed]
-
-        def updated_event(change: FlagState, before: tuple[str, ...]) -> Event | None:
-            # Compared with the stored flags inside the write: an API change that got
-            # there first was announced already, and is not announced again here.
-            return message_updated(self.account.id, mailbox, selected.uid_validity, before, change)
-
+        validity, account = selected.uid_validity, self.account.id
+        # Checked against the index inside the write: a change an API request
+        # recorded first (a flag it set, a message it moved) is not announced again.
+        announce = Announce(
+            new=lambda record: message_new(account, mailbox, validity, record),
+            deleted=lambda uid: message_deleted(account, mailbox, validity, uid),
+            updated=lambda change, before: message_updated(
+                account, mailbox, validity, before, change
+            ),
+        )
         await self.index.apply(
             self.account.id,
             mailbox.id,
@@ -283,10 +286,9 @@ class FolderSync:
             removed=removed,
             updated=updated,
             state=selected.state,
-            events=events,
-            on_update=updated_event,
+            announce=announce,
         )
-        return Synced(len(events), _with_state(mailbox, selected))
+        return Synced(len(added) + len(removed) + len(updated), _with_state(mailbox, selected))
 
     def _unchanged(self, mailbox: MailboxRecord, selected: Selected) -> bool:
         return (
