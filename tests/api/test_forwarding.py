@@ -203,6 +203,16 @@ def make_router(name: str, served: list[str]) -> APIRouter:
 
         return StreamingResponse(chunks(), headers={"Content-Length": str(BIG)})
 
+    @router.get("/test/{account}/broken", openapi_extra=operation(Group.MESSAGE, Action.READ))
+    async def broken(account: OwnedAccount) -> StreamingResponse:
+        served.append(account)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"x" * 65536
+            raise RuntimeError("the mail server went away mid-download")
+
+        return StreamingResponse(chunks())
+
     return router
 
 
@@ -456,3 +466,14 @@ async def test_hop_by_hop_headers_are_not_forwarded(cluster: Cluster) -> None:
         method="GET",
         target="/test/acct-b/who",
     )
+
+
+async def test_a_download_broken_at_the_owner_is_not_passed_off_as_complete(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mailwire")
+    async with cluster.client(cluster.a) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/test/acct-b/broken")
+    assert cluster.b.served == ["acct-b"]
+    assert "forwarding.stream_broken" in caplog.text
