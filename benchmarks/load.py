@@ -57,6 +57,9 @@ class LoadPlan:
     seconds: float
     #: The server's pid: its CPU time (and its children's) is sampled with the window.
     server_pid: int
+    method: str = "GET"
+    #: A JSON body sent with every request (POST searches); None sends none.
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,7 @@ async def _drive(plan: LoadPlan) -> LoadResult:
         async with asyncio.TaskGroup() as group:
             sampler = group.create_task(_sample_cpu(plan.server_pid, *window))
             for client, samples in zip(clients, lists, strict=True):
-                group.create_task(_client(client, plan.path, window[1], samples))
+                group.create_task(_client(client, plan, window[1], samples))
     return _summarise([s for samples in lists for s in samples], sampler.result())
 
 
@@ -153,15 +156,19 @@ def _http_client(plan: LoadPlan, tls: ssl.SSLContext) -> httpx.AsyncClient:
 
 
 async def _client(
-    client: httpx.AsyncClient, path: str, stop_at: float, samples: list[Sample]
+    client: httpx.AsyncClient, plan: LoadPlan, stop_at: float, samples: list[Sample]
 ) -> None:
+    headers = {"Content-Type": "application/json"} if plan.body is not None else None
     for _ in range(MAX_REQUESTS_PER_CLIENT):
         started = time.perf_counter()
         if started >= stop_at:
             return
         outcome: int | str
         try:
-            outcome = (await client.get(path)).status_code
+            response = await client.request(
+                plan.method, plan.path, content=plan.body, headers=headers
+            )
+            outcome = response.status_code
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
             await asyncio.sleep(ERROR_PAUSE_S)
