@@ -376,6 +376,7 @@ async def owned_account(
     forwarding: Forwarding | None = request.app.state.forwarding
     owner = None if forwarding is None else await forwarding.owners.owner_of(account)
     if forwarding is None or owner is None or owner.address is None:
+        await services.accounts.require(account)  # an unknown account is a 404
         raise ShortCircuit(not_connected("The account has no connection yet; retry shortly"))
     if owner.node == forwarding.node_id:
         raise ShortCircuit(not_connected("The account is still connecting; retry shortly"))
