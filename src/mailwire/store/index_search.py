@@ -107,26 +107,22 @@ class IndexSearch:
             return await self._page_within(
                 mailbox_id, criteria, within, limit, offset, below_uid, above_uid
             )
-        matching = (
-            sa.select(messages, sa.func.count().over().label("_total"))
-            .where(*conditions(mailbox_id, criteria))
-            .subquery()
-        )
-        statement = sa.select(matching)
+        where = conditions(mailbox_id, criteria)
+        statement = messages.select().where(*where)
         if above_uid is not None:
-            statement = statement.where(matching.c.uid > above_uid).order_by(matching.c.uid)
+            statement = statement.where(messages.c.uid > above_uid).order_by(messages.c.uid)
         else:
             if below_uid is not None:
-                statement = statement.where(matching.c.uid < below_uid)
-            statement = statement.order_by(matching.c.uid.desc()).offset(offset)
+                statement = statement.where(messages.c.uid < below_uid)
+            statement = statement.order_by(messages.c.uid.desc()).offset(offset)
+        # Two statements in one snapshot: the page walks the folder's primary key
+        # newest first and stops after `limit` matches; the count reads no columns.
+        # (A window count over the page query made the database copy every matching
+        # row, JSON columns and all, before the first was returned.)
+        count = sa.select(sa.func.count()).select_from(messages).where(*where)
         async with self._db.read() as conn:
             rows = (await conn.execute(statement.limit(limit))).all()
-            if rows:
-                total = int(rows[0]._mapping["_total"])
-            else:  # past the last match: the window count came back with no row
-                count = sa.select(sa.func.count()).select_from(messages)
-                count = count.where(*conditions(mailbox_id, criteria))
-                total = int((await conn.execute(count)).scalar_one())
+            total = int((await conn.execute(count)).scalar_one())
         records = [_message(row._mapping) for row in rows]
         return SearchPage(records[::-1] if above_uid is not None else records, total)
 
@@ -186,6 +182,11 @@ def conditions(mailbox_id: int, criteria: IndexCriteria) -> list[sa.ColumnElemen
     if criteria.from_ is not None:
         term = _contains(criteria.from_)
         name = messages.c.envelope[("from", "name")].as_string()
+        # A plain LIKE over the envelope's JSON text first: both the sender's address
+        # and name are in it (ASCII terms; others go to the server), so it rules out
+        # nearly every row before the JSON of any is parsed.
+        anywhere = sa.func.lower(sa.cast(messages.c.envelope, sa.Text))
+        where.append(anywhere.like(term, escape="\\"))
         where.append(
             sa.or_(
                 sa.func.lower(messages.c.from_address).like(term, escape="\\"),
