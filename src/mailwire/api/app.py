@@ -12,7 +12,16 @@ from mailwire.api.errors import install_error_handlers
 from mailwire.api.forwarding import install_forwarding
 from mailwire.api.middleware import RequestContextMiddleware
 from mailwire.api.openapi import build_openapi
-from mailwire.api.routes import accounts, changes, health, logs, messages, search, tokens
+from mailwire.api.routes import (
+    accounts,
+    changes,
+    health,
+    logs,
+    message_changes,
+    messages,
+    search,
+    tokens,
+)
 from mailwire.services.container import Services
 
 
@@ -34,6 +43,7 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(changes.router)
     app.include_router(messages.router)
     app.include_router(search.router)
+    app.include_router(message_changes.router)
     install_error_handlers(app)
     install_forwarding(app)  # inside the request context: refusals get a request id
     app.add_middleware(RequestContextMiddleware)

@@ -9,6 +9,7 @@ from mailwire.services.changes import ChangeService
 from mailwire.services.connections import LocalConnections
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
+from mailwire.services.message_changes import MessageChangeService
 from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
 from mailwire.services.search import SearchService
@@ -31,6 +32,7 @@ class Services:
     connections: LocalConnections
     content: MessageContentService
     search: SearchService
+    message_changes: MessageChangeService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -47,4 +49,5 @@ class Services:
             connections=connections,
             content=MessageContentService(store, connections),
             search=SearchService(store, messages, connections),
+            message_changes=MessageChangeService(store, messages, connections),
         )
