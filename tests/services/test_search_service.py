@@ -4,7 +4,6 @@ filled by the real sync engine."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from imap_kit import Opener, running_sync
 from mailwire.backends.imap.connection import ImapConnection
 from mailwire.backends.imap.search import SearchCriteria
-from mailwire.backends.imap.sync import AccountSync
 from mailwire.domain.accounts import Account
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo, SyncState
 from mailwire.domain.messages import MessageRecord
@@ -221,22 +220,6 @@ def _message(subject: str, body: str, sender: str = "Ann Example <ann@example.co
     return bytes(message)
 
 
-class Opener:
-    """A worker's `connect`: logged-in connections to Dovecot."""
-
-    def __init__(self, dovecot: Dovecot, user: MailUser) -> None:
-        self.dovecot, self.user = dovecot, user
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[ImapConnection]:
-        conn = await ImapConnection.open(self.dovecot.host, self.dovecot.imap_port, security="none")
-        try:
-            await conn.login(self.user.name, self.user.password)
-            yield conn
-        finally:
-            await conn.close()
-
-
 class Workers:
     """The supervisor as `LocalConnections` sees it: one account's pool."""
 
@@ -263,35 +246,6 @@ async def _account(store: Store, dovecot: Dovecot, user: MailUser) -> Account:
     return account
 
 
-@asynccontextmanager
-async def _synced(store: Store, account: Account, user: MailUser) -> AsyncIterator[None]:
-    """The real sync engine runs (and has indexed the mailbox) until the block ends."""
-    imap = account.imap()
-    assert imap is not None
-    conn = await ImapConnection.open(imap.host, imap.port, security="none")
-    await conn.login(user.name, user.password)
-    ready = asyncio.Event()
-
-    async def on_ready() -> None:
-        ready.set()
-
-    task = asyncio.create_task(
-        AccountSync(account, conn, store.index).run(on_ready, asyncio.Event())
-    )
-    try:
-        async with asyncio.timeout(WAIT_S):
-            waiter = asyncio.create_task(ready.wait())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                waiter.cancel()
-                task.result()
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await conn.close()
-
-
 async def test_a_body_search_goes_to_the_server_and_lists_from_the_index(
     store: Store, dovecot: Dovecot
 ) -> None:
@@ -313,7 +267,7 @@ async def test_a_body_search_goes_to_the_server_and_lists_from_the_index(
     connections.attach(Workers(account.id, pool))
     service = _service(store, connections)
     try:
-        async with _synced(store, account, user):
+        async with running_sync(store, account, user):
             invoices = await service.search(account.id, {"body": "invoice"}, path="INBOX")
             unread = await service.search(
                 account.id, {"body": "invoice", "unseen": True}, path="INBOX", page_size=1

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from test_account_worker import add_alice, state_is
 from worker_kit import Accounts, eventually, running
 
-from mailwire.backends.imap.connection import ImapConnection
+from imap_kit import Opener
 from mailwire.protocols.imap import commands
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.workers.commands import CommandPool, PoolClosedError, PoolTimeoutError
 from mailwire.workers.limits import ConnectionCap
-
-
-class Opener:
-    """A `connect` like the worker's: logged-in connections to Dovecot, counted."""
-
-    def __init__(self, dovecot: Dovecot, user: MailUser) -> None:
-        self.dovecot, self.user = dovecot, user
-        self.open_now = 0
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[ImapConnection]:
-        conn = await ImapConnection.open(self.dovecot.host, self.dovecot.imap_port, security="none")
-        self.open_now += 1
-        try:
-            await conn.login(self.user.name, self.user.password)
-            yield conn
-        finally:
-            self.open_now -= 1
-            await conn.logout()
 
 
 @pytest.fixture

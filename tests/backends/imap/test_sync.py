@@ -11,17 +11,15 @@ import asyncio
 import datetime as dt
 import imaplib
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from imap_kit import Opener, running_sync
 from mailwire.backends.imap import sync
-from mailwire.backends.imap.connection import ImapConnection
 from mailwire.backends.imap.folder import Index
-from mailwire.backends.imap.sync import AccountSync
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import EventName, StoredEvent
 from mailwire.domain.messages import decode_message_id
@@ -66,68 +64,6 @@ async def _account(store: Store, dovecot: Dovecot, user: MailUser, **extra: Any)
 
 def _now_ms() -> int:
     return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-
-
-class Opener:
-    """The worker's `connect` for subconnections: logged-in connections, counted."""
-
-    def __init__(self, user: MailUser, host: str, port: int) -> None:
-        self.user, self.host, self.port = user, host, port
-        self.opened = 0
-        self.open_now = 0
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[ImapConnection]:
-        conn = await ImapConnection.open(self.host, self.port, security="none")
-        self.opened += 1
-        self.open_now += 1
-        try:
-            await conn.login(self.user.name, self.user.password)
-            yield conn
-        finally:
-            self.open_now -= 1
-            await conn.close()
-
-
-@asynccontextmanager
-async def _running(
-    store: Store,
-    account: Account,
-    user: MailUser,
-    *,
-    connect: Opener | None = None,
-    index: Index | None = None,
-) -> AsyncIterator[asyncio.Event]:
-    """Run a sync session until the block ends; yields its wake-up event once ready."""
-    imap = account.imap()
-    assert imap is not None
-    conn = await ImapConnection.open(imap.host, imap.port, security="none")
-    await conn.login(user.name, user.password)
-    ready = asyncio.Event()
-    wake = asyncio.Event()
-
-    async def on_ready() -> None:
-        ready.set()
-
-    session = AccountSync(account, conn, index or store.index, connect=connect)
-    task = asyncio.create_task(session.run(on_ready, wake))
-    try:
-        async with asyncio.timeout(WAIT_S):
-            waiter = asyncio.create_task(ready.wait())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                waiter.cancel()
-                task.result()  # raises the session's error
-        yield wake
-    finally:
-        task.cancel()
-        with_errors = await asyncio.gather(task, return_exceptions=True)
-        await conn.close()
-        for outcome in with_errors:
-            if not isinstance(outcome, asyncio.CancelledError | BaseException):
-                continue
-            if not isinstance(outcome, asyncio.CancelledError):
-                raise outcome
 
 
 class Client:
@@ -185,7 +121,7 @@ async def test_initial_index_is_silent_and_lists_special_folders(
         dovecot.deliver(user.name, _message(f"old {number}"), internaldate=old)
     dovecot.deliver(user.name, _message("sent one"), folder="Sent", internaldate=old)
     account = await _account(store, dovecot, user)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         mailboxes = {mailbox.path: mailbox for mailbox in await store.index.mailboxes(account.id)}
     assert mailboxes["INBOX"].special_use == "\\Inbox"
     assert mailboxes["INBOX"].messages == 3
@@ -203,7 +139,7 @@ async def test_changes_raise_each_event_once(
     )
     account = await _account(store, dovecot, user)
     client = Client(dovecot, user)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         await client.append("INBOX", _message("fresh news"))
         events = await _wait_for(
             store, account.id, lambda e: len(_named(e, EventName.MESSAGE_NEW)) >= 1
@@ -262,7 +198,7 @@ async def test_resync_after_reconnect_announces_nothing_twice(
 ) -> None:
     account = await _account(store, dovecot, user)
     client = Client(dovecot, user)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         await client.append("INBOX", _message("one"))
         await _wait_for(store, account.id, lambda e: len(_named(e, EventName.MESSAGE_NEW)) == 1)
     # While nobody watches: one more message, and the first one is deleted.
@@ -274,7 +210,7 @@ async def test_resync_after_reconnect_announces_nothing_twice(
         c.expunge()
 
     await client.run(delete_first)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         events = await _events(store, account.id)
     new = _named(events, EventName.MESSAGE_NEW)
     assert [event.data["subject"] for event in new] == ["one", "two"]
@@ -296,7 +232,7 @@ async def test_uidvalidity_change_resets_the_folder_silently(
     # Created after p1 arrived, so p1 predates notifyFrom: indexed without an event.
     await asyncio.sleep(1.1)
     account = await _account(store, dovecot, user)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         pass
     before = next(m for m in await store.index.mailboxes(account.id) if m.path == "Projects")
 
@@ -307,7 +243,7 @@ async def test_uidvalidity_change_resets_the_folder_silently(
     await client.run(recreate)
     await client.append("Projects", _message("p2"))
     await client.append("Projects", _message("p3"))
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         after = next(m for m in await store.index.mailboxes(account.id) if m.path == "Projects")
         events = await _events(store, account.id)
     resets = _named(events, EventName.MAILBOX_RESET)
@@ -334,8 +270,8 @@ async def test_a_subconnection_sees_its_folder_change_at_once(
     old = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
     dovecot.deliver(user.name, _message("sent before"), folder="Sent", internaldate=old)
     account = await _account(store, dovecot, user, subconnections=subconnections)
-    opener = Opener(user, dovecot.host, dovecot.imap_port)
-    async with _running(store, account, user, connect=opener):
+    opener = Opener(dovecot, user)
+    async with running_sync(store, account, user, connect=opener):
         await Client(dovecot, user).append("Sent", _message("just sent"))
         if subconnections:
             events = await _wait_for(
@@ -361,7 +297,7 @@ async def test_sync_from_leaves_older_messages_out_of_the_index(
         dovecot.deliver(user.name, _message(f"kept {day:%Y}"), internaldate=day)
     account = await _account(store, dovecot, user, syncFrom="2025-07-01T00:00:00+00:00")
     client = Client(dovecot, user)
-    async with _running(store, account, user):
+    async with running_sync(store, account, user):
         inbox = next(m for m in await store.index.mailboxes(account.id) if m.path == "INBOX")
         assert sorted(await store.index.known_flags(inbox.id)) == [3, 4]
         assert inbox.messages == 4  # the folder's count on the server
@@ -393,7 +329,7 @@ async def test_an_unchanged_listing_is_not_written_again(
 ) -> None:
     account = await _account(store, dovecot, user)
     index = CountingIndex(store.index)
-    async with _running(store, account, user, index=index) as wake:  # type: ignore[arg-type]
+    async with running_sync(store, account, user, index=index) as wake:  # type: ignore[arg-type]
         assert index.listing_writes == 1
         for _ in range(3):  # each wake-up lists the folders again
             wake.set()
