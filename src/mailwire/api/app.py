@@ -17,10 +17,12 @@ from mailwire.api.routes import (
     changes,
     health,
     logs,
+    mailbox_changes,
     message_changes,
     messages,
     search,
     tokens,
+    uploads,
 )
 from mailwire.services.container import Services
 
@@ -44,6 +46,8 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(search.router)
     app.include_router(message_changes.router)
+    app.include_router(uploads.router)
+    app.include_router(mailbox_changes.router)
     install_error_handlers(app)
     install_forwarding(app)  # inside the request context: refusals get a request id
     app.add_middleware(RequestContextMiddleware)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from mailwire.services.accounts import AccountService
 from mailwire.services.changes import ChangeService
 from mailwire.services.connections import LocalConnections
+from mailwire.services.folders import FolderService
 from mailwire.services.health import HealthService
 from mailwire.services.keys import KeyService
 from mailwire.services.message_changes import MessageChangeService
@@ -14,6 +15,7 @@ from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
 from mailwire.services.search import SearchService
 from mailwire.services.tokens import TokenService
+from mailwire.services.uploads import UploadService
 from mailwire.services.verify import VerifyService
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
@@ -33,6 +35,8 @@ class Services:
     content: MessageContentService
     search: SearchService
     message_changes: MessageChangeService
+    folders: FolderService
+    uploads: UploadService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -50,4 +54,6 @@ class Services:
             content=MessageContentService(store, connections),
             search=SearchService(store, messages, connections),
             message_changes=MessageChangeService(store, messages, connections),
+            folders=FolderService(store, connections),
+            uploads=UploadService(store, connections, MessageContentService(store, connections)),
         )

@@ -1,0 +1,265 @@
+"""Upload: store a message in a folder (IMAP APPEND) and index it at once.
+
+Theory of operation. The message is either given whole (`raw`, stored byte
+for byte) or built from fields with the MIME builder. A `reference` names a
+message of the same account (`MessageContentService.locate`): the new message
+answers it (In-Reply-To, and References from its own References plus its
+Message-ID, RFC 5322 section 3.6.4), gets "Re: " or "Fwd: " before the
+referenced subject when it has none of its own, and with `forwardAttachments`
+carries the referenced message's attachments, read into memory within the
+builder's message limit. Everything that needs a read from the server is done
+before the APPEND takes a command connection of its own.
+
+The APPEND goes to the folder the path (or special use) names, with the
+flags and internal date asked for; the server's APPENDLIMIT (RFC 7889) is
+checked first. With the new UID from APPENDUID (RFC 4315 section 3), the
+message is fetched on the same connection (EXAMINE, UID FETCH of the index
+items) and written to the index with one `messageNew`. That write checks the
+index inside its transaction (`IndexStore.apply` with `Announce`): if the
+sync engine, which sees the APPEND on its own IDLE connection, indexed the
+message first, nothing is written or announced here; if this write comes
+first, the sync engine finds the UID already indexed and announces nothing.
+Either way the message is announced exactly once and listed when the answer
+is sent.
+
+`inline` (quoting the referenced text in the new body) is not done yet: the
+body is used as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from mailwire.backends.imap.messages import fetch_items, record_from_fetch
+from mailwire.backends.imap.operations import MailboxOperations
+from mailwire.domain.mailboxes import MailboxRecord
+from mailwire.domain.message_events import Announce, message_new
+from mailwire.domain.messages import MessageRecord, encode_message_id
+from mailwire.errors import InputError, NotFoundError
+from mailwire.protocols.imap import commands
+from mailwire.protocols.imap.responses import Fetch
+from mailwire.protocols.mime.build import (
+    MAX_MESSAGE_BYTES,
+    Attachment,
+    Draft,
+    build_message,
+    generate_message_id,
+)
+from mailwire.services.connections import LocalConnections
+from mailwire.services.folders import server_connection
+from mailwire.services.message_content import Located, MessageContentService
+from mailwire.services.messages import folder_not_found, resolve_folder
+from mailwire.store.store import Store
+
+Action = Literal["reply", "reply-all", "forward"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The message an upload answers or forwards."""
+
+    message: str
+    action: Action = "reply"
+    forward_attachments: bool = False
+    ignore_missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """An attachment taken from a message already stored (its API attachment id)."""
+
+    attachment_id: str
+    filename: str | None = None
+    content_type: str | None = None
+    disposition: Literal["attachment", "inline"] | None = None
+    cid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """What to store: `raw` bytes as they are, or a message built from `draft`."""
+
+    path: str
+    raw: bytes | None = None
+    draft: Draft = field(default_factory=Draft)
+    stored_attachments: tuple[StoredAttachment, ...] = ()
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+    reference: Reference | None = None
+
+
+class UploadService:
+    """`POST /message`; see the module docstring."""
+
+    def __init__(
+        self, store: Store, connections: LocalConnections, content: MessageContentService
+    ) -> None:
+        self._store = store
+        self._connections = connections
+        self._content = content
+
+    async def upload(self, account_id: str, upload: Upload) -> dict[str, Any]:
+        folder = await self._destination(account_id, upload.path)
+        answer: dict[str, Any] = {"path": folder.path}
+        if upload.raw is not None:
+            message = upload.raw
+        else:
+            draft, referenced = await self._compose(account_id, upload)
+            if referenced is not None:
+                answer["reference"] = referenced
+            message = build_message(draft)
+        async with server_connection(self._connections, account_id) as ops:
+            appended = await ops.append(
+                folder.path, message, flags=upload.flags, internal_date=upload.internal_date
+            )
+            if appended.uid is None or appended.uid_validity is None:
+                return answer  # no APPENDUID: the sync engine indexes it when it sees it
+            record = await _fetch_record(ops, folder, appended.uid, appended.uid_validity)
+        answer.update(
+            id=encode_message_id(folder.id, appended.uid_validity, appended.uid),
+            uid=appended.uid,
+            uidValidity=str(appended.uid_validity),
+        )
+        if record is None:
+            return answer
+        if record.message_id:
+            answer["messageId"] = record.message_id
+        if folder.uid_validity in (None, appended.uid_validity):
+            validity = appended.uid_validity
+            await self._store.index.apply(
+                account_id,
+                folder.id,
+                added=[record],
+                announce=Announce(
+                    new=lambda added: message_new(account_id, folder, validity, added)
+                ),
+            )
+        return answer
+
+    async def _destination(self, account_id: str, path: str) -> MailboxRecord:
+        folders = await self._store.index.mailboxes(account_id)
+        if not folders and not await self._store.accounts.exists(account_id):
+            raise NotFoundError("No account has this id", code="AccountNotFound")
+        found = resolve_folder(folders, path)
+        if found is None:
+            raise folder_not_found()
+        return found
+
+    async def _compose(
+        self, account_id: str, upload: Upload
+    ) -> tuple[Draft, dict[str, Any] | None]:
+        draft = upload.draft
+        attachments = list(draft.attachments)
+        budget = MAX_MESSAGE_BYTES - sum(len(a.content) for a in attachments)
+        for stored in upload.stored_attachments:
+            content = await self._read_attachment(account_id, stored.attachment_id, budget)
+            budget -= len(content)
+            attachments.append(
+                Attachment(
+                    content, stored.filename, stored.content_type, stored.disposition, stored.cid
+                )
+            )
+        referenced: dict[str, Any] | None = None
+        if upload.reference is not None:
+            reference = upload.reference
+            referenced = {"message": reference.message, "success": True}
+            try:
+                found = await self._content.locate(account_id, reference.message)
+            except NotFoundError as missing:
+                if not reference.ignore_missing:
+                    raise NotFoundError(
+                        "The referenced message does not exist", code="MessageNotFound"
+                    ) from missing
+                referenced.update(success=False, error="The referenced message does not exist")
+            else:
+                draft = _answering(draft, found.record, reference.action)
+                if reference.action == "forward" and reference.forward_attachments:
+                    attachments += await self._forwarded(account_id, found, budget)
+        if draft.message_id is None:
+            draft = dataclasses.replace(draft, message_id=generate_message_id(draft.from_))
+        return dataclasses.replace(draft, attachments=tuple(attachments)), referenced
+
+    async def _forwarded(self, account_id: str, found: Located, budget: int) -> list[Attachment]:
+        """The referenced message's attachments, as the index lists them."""
+        message_id = encode_message_id(found.folder.id, found.key.uid_validity, found.key.uid)
+        forwarded = []
+        for entry in (found.record.structure or {}).get("attachments") or []:
+            part = entry.get("part")
+            if not part:
+                continue
+            content = await self._read_attachment(account_id, message_id + str(part), budget)
+            budget -= len(content)
+            disposition: Literal["attachment", "inline"] = (
+                "inline" if entry.get("inline") and entry.get("contentId") else "attachment"
+            )
+            forwarded.append(
+                Attachment(
+                    content,
+                    entry.get("filename"),
+                    entry.get("contentType"),
+                    disposition,
+                    _bare_cid(entry.get("contentId")) if disposition == "inline" else None,
+                )
+            )
+        return forwarded
+
+    async def _read_attachment(self, account_id: str, attachment_id: str, budget: int) -> bytes:
+        download = await self._content.attachment(account_id, attachment_id)
+        data = bytearray()
+        try:
+            async for chunk in download.chunks:
+                data += chunk
+                if len(data) > budget:
+                    raise InputError(
+                        f"The attachments would make the message larger than"
+                        f" {MAX_MESSAGE_BYTES} bytes",
+                        key="attachments",
+                    )
+        finally:
+            # Give the command connection back now, not when the generator is collected.
+            close = getattr(download.chunks, "aclose", None)
+            if close is not None:
+                await close()
+        return bytes(data)
+
+
+def _answering(draft: Draft, record: MessageRecord, action: Action) -> Draft:
+    """`draft` as an answer to (or forward of) `record`: threading headers and subject."""
+    references: Sequence[str] = draft.references
+    in_reply_to = draft.in_reply_to
+    if record.message_id:
+        known = (record.references or "").split()
+        references = draft.references or (*known, record.message_id)
+        in_reply_to = in_reply_to or record.message_id
+    subject = draft.subject
+    if subject is None:
+        prefix = "Fwd: " if action == "forward" else "Re: "
+        original = (record.subject or "").strip()
+        has_prefix = original.lower().startswith(prefix.lower().strip())
+        subject = original if has_prefix else prefix + original
+    return dataclasses.replace(
+        draft, subject=subject, in_reply_to=in_reply_to, references=tuple(references)
+    )
+
+
+def _bare_cid(value: object) -> str | None:
+    return str(value).strip().strip("<>") or None if value else None
+
+
+async def _fetch_record(
+    ops: MailboxOperations, folder: MailboxRecord, uid: int, uid_validity: int
+) -> MessageRecord | None:
+    """The index record of the message just appended (EXAMINE, UID FETCH)."""
+    async with ops.lock:
+        await ops.ensure_selected(folder.path, write=False, uid_validity=uid_validity)
+        result = await ops.conn.execute(
+            commands.uid_fetch(commands.SequenceSet.of([uid]), fetch_items(ops.conn.capabilities))
+        )
+    for event in result.untagged:
+        if isinstance(event, Fetch) and event.uid == uid and event.envelope is not None:
+            return record_from_fetch(folder.id, event)
+    return None
