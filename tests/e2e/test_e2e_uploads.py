@@ -177,6 +177,50 @@ def test_reply_sets_threading_headers_and_subject(
     assert references == ["<thread-0@example.com>", "<original-1@example.com>"]
 
 
+def test_reply_all_fills_the_recipients_and_quotes_inline(
+    api: httpx.Client, mailbox: tuple[str, str]
+) -> None:
+    account, original = mailbox
+    response = api.post(
+        f"/v1/account/{account}/message",
+        json={
+            "path": "Drafts",
+            "text": "Agreed.",
+            "html": "<p>Agreed.</p>",
+            "reference": {"message": original, "action": "reply-all", "inline": True},
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    details = api.get(
+        f"/v1/account/{account}/message/{response.json()['id']}", params={"textType": "*"}
+    ).json()
+    assert details["to"] == [{"name": "Alice", "address": "alice@example.com"}]
+    assert details["cc"] == [{"name": "Bob", "address": "bob@example.com"}]
+    plain = details["text"]["plain"].replace("\r\n", "\n")
+    assert plain.startswith("Agreed.\n\nOn ")
+    assert "Alice wrote:\n> The numbers are attached." in plain
+    html = details["text"]["html"]
+    assert html.startswith("<p>Agreed.</p>")
+    assert '<blockquote type="cite">' in html
+    assert "The numbers are attached." in html
+
+
+def test_a_reference_whose_message_id_differs_is_404(
+    api: httpx.Client, mailbox: tuple[str, str]
+) -> None:
+    account, original = mailbox
+    response = api.post(
+        f"/v1/account/{account}/message",
+        json={
+            "path": "Drafts",
+            "text": "x",
+            "reference": {"message": original, "messageId": "<someone-else@example.com>"},
+        },
+    )
+    assert response.status_code == 404, response.text
+
+
 def test_forward_carries_the_attachments(api: httpx.Client, mailbox: tuple[str, str]) -> None:
     account, original = mailbox
     response = api.post(

@@ -31,6 +31,7 @@ confirmation for deleting other special-use folders, so none is asked here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from mailwire.backends.imap.operations import MailboxOperations
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import MailboxInfo, MailboxRecord, SyncState
+from mailwire.domain.messages import MessageRecord
 from mailwire.errors import InputError, NotFoundError, UnavailableError, UpstreamError
 from mailwire.logs import get_logger
 from mailwire.protocols.imap import commands
@@ -134,9 +136,16 @@ class FolderService:
                     build = commands.subscribe if subscribed else commands.unsubscribe
                     await ops.conn.execute(build(current))
                 answer["subscribed"] = subscribed
+            # The renamed folders' messages are read before the new rows exist, so that
+            # rows and messages reach the index moments apart (see `_renamed_contents`).
+            contents = await _renamed_contents(ops, current) if new_path is not None else {}
             relisted = await self._relist(ops, account)
-            if new_path is not None:
-                await self._reindex_renamed(ops, account_id, relisted, current)
+            rows = {row.path: row for row in relisted.folders}
+            for renamed_path, (state, records) in contents.items():
+                row = rows.get(renamed_path)
+                if row is not None and renamed_path in relisted.added:
+                    moved = [dataclasses.replace(record, mailbox_id=row.id) for record in records]
+                    await self._store.index.apply(account_id, row.id, added=moved, state=state)
         return answer
 
     async def delete(self, account_id: str, path: str) -> dict[str, Any]:
@@ -188,37 +197,48 @@ class FolderService:
         )
         return Relisted(folders, tuple(info.path for info in added), tuple(removed))
 
-    async def _reindex_renamed(
-        self, ops: MailboxOperations, account_id: str, relisted: Relisted, target: str
-    ) -> None:
-        """Index the messages of a renamed folder (and its children) silently, with state."""
-        rows = {folder.path: folder for folder in relisted.folders}
-        delimiter = await ops.delimiter()
-        for path in relisted.added:
-            inside = path == target or (
-                delimiter is not None and path.startswith(target + delimiter)
-            )
-            folder = rows.get(path)
-            if not inside or folder is None or not folder.selectable:
-                continue
-            async with ops.lock:
-                selected = await ops.ensure_selected(path, write=False)
-                assert selected is not None  # a new MailboxOperations has nothing selected
-                records = []
-                if selected.exists:
-                    items = fetch_items(ops.conn.capabilities)
-                    result = await ops.conn.execute(
-                        commands.uid_fetch(commands.SequenceSet.span(1), items)
-                    )
-                    for event in result.untagged:
-                        if isinstance(event, Fetch) and event.envelope is not None:
-                            record = record_from_fetch(folder.id, event)
-                            if record is not None:
-                                records.append(record)
-            state = SyncState(
-                selected.uid_validity, selected.uid_next, selected.highest_modseq, selected.exists
-            )
-            await self._store.index.apply(account_id, folder.id, added=records, state=state)
+
+async def _renamed_contents(
+    ops: MailboxOperations, target: str
+) -> dict[str, tuple[SyncState, list[MessageRecord]]]:
+    """State and index records of the renamed folder and its children, by path.
+
+    They are indexed under the new rows silently: the messages are not new mail.
+    Until that write, the new rows have no UIDVALIDITY, and a sync listing in
+    between would index the folder itself, announcing recent messages as new;
+    reading everything first keeps that window to one database write. The records
+    are held in memory meanwhile (a few KB per message).
+    """
+    async with ops.lock:
+        listed = await list_mailboxes(ops.conn)
+    delimiter = await ops.delimiter()
+    inside = [
+        info.path
+        for info in listed
+        if info.selectable
+        and (info.path == target or (delimiter and info.path.startswith(target + delimiter)))
+    ]
+    contents: dict[str, tuple[SyncState, list[MessageRecord]]] = {}
+    items = fetch_items(ops.conn.capabilities)
+    for path in inside:
+        async with ops.lock:
+            selected = await ops.ensure_selected(path, write=False)
+            assert selected is not None  # a new MailboxOperations had INBOX selected at most
+            records: list[MessageRecord] = []
+            if selected.exists:
+                result = await ops.conn.execute(
+                    commands.uid_fetch(commands.SequenceSet.span(1), items)
+                )
+                for event in result.untagged:
+                    if isinstance(event, Fetch) and event.envelope is not None:
+                        record = record_from_fetch(0, event)
+                        if record is not None:
+                            records.append(record)
+        state = SyncState(
+            selected.uid_validity, selected.uid_next, selected.highest_modseq, selected.exists
+        )
+        contents[path] = (state, records)
+    return contents
 
 
 async def _leave_selection(ops: MailboxOperations) -> None:

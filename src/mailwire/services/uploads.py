@@ -22,16 +22,23 @@ first, the sync engine finds the UID already indexed and announces nothing.
 Either way the message is announced exactly once and listed when the answer
 is sent.
 
-`inline` (quoting the referenced text in the new body) is not done yet: the
-body is used as given.
+A reply or forward that names no recipients gets them from the referenced
+message (its Reply-To or From; with reply-all also its To and Cc, less the
+account's own address). `inline` quotes the referenced text under the new
+one: "> " lines after an "On <date>, <sender> wrote:" line in the text part, a
+`<blockquote type="cite">` in the HTML part, and the original headers above
+the text for a forward.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape, unescape
 from typing import Any, Literal
 
 from mailwire.backends.imap.messages import fetch_items, record_from_fetch
@@ -49,6 +56,7 @@ from mailwire.protocols.mime.build import (
     build_message,
     generate_message_id,
 )
+from mailwire.protocols.mime.headers import Address
 from mailwire.services.connections import LocalConnections
 from mailwire.services.folders import server_connection
 from mailwire.services.message_content import Located, MessageContentService
@@ -64,8 +72,11 @@ class Reference:
 
     message: str
     action: Action = "reply"
+    inline: bool = False
     forward_attachments: bool = False
     ignore_missing: bool = False
+    #: The Message-ID the referenced message must have (checked before use).
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,21 +178,57 @@ class UploadService:
         if upload.reference is not None:
             reference = upload.reference
             referenced = {"message": reference.message, "success": True}
-            try:
-                found = await self._content.locate(account_id, reference.message)
-            except NotFoundError as missing:
-                if not reference.ignore_missing:
-                    raise NotFoundError(
-                        "The referenced message does not exist", code="MessageNotFound"
-                    ) from missing
+            found = await self._referenced(account_id, reference)
+            if found is None:
                 referenced.update(success=False, error="The referenced message does not exist")
             else:
-                draft = _answering(draft, found.record, reference.action)
+                account = await self._store.accounts.get(account_id)
+                own = {account.email.lower()} if account and account.email else set()
+                draft = _answering(draft, found.record, reference.action, own)
+                if reference.inline:
+                    draft = await self._quoted(account_id, draft, found, reference)
                 if reference.action == "forward" and reference.forward_attachments:
                     attachments += await self._forwarded(account_id, found, budget)
         if draft.message_id is None:
             draft = dataclasses.replace(draft, message_id=generate_message_id(draft.from_))
         return dataclasses.replace(draft, attachments=tuple(attachments)), referenced
+
+    async def _referenced(self, account_id: str, reference: Reference) -> Located | None:
+        """The referenced message; None when it is gone and `ignore_missing` allows that."""
+        try:
+            found = await self._content.locate(account_id, reference.message)
+            if (
+                reference.message_id is not None
+                and (found.record.message_id or "").strip() != reference.message_id.strip()
+            ):
+                raise NotFoundError("Message-ID differs", code="MessageNotFound")
+        except NotFoundError as missing:
+            if reference.ignore_missing:
+                return None
+            raise NotFoundError(
+                "The referenced message does not exist", code="MessageNotFound"
+            ) from missing
+        return found
+
+    async def _quoted(
+        self, account_id: str, draft: Draft, found: Located, reference: Reference
+    ) -> Draft:
+        """`draft` with the referenced text quoted under its own, as mail clients quote."""
+        message_id = encode_message_id(found.folder.id, found.key.uid_validity, found.key.uid)
+        text = await self._content.text(account_id, message_id, text_type="*", max_bytes=None)
+        plain, html = text.get("plain"), text.get("html")
+        intro = _quote_intro(found.record, reference.action)
+        new_text, new_html = draft.text, draft.html
+        if new_text is not None or new_html is None:
+            original = plain if plain is not None else _html_to_plain(html or "")
+            new_text = (new_text or "") + "\n\n" + _quote_plain(intro, original, reference.action)
+        if new_html is not None:
+            original_html = html if html is not None else _plain_to_html(plain or "")
+            new_html += (
+                f"<p>{escape(intro).replace(chr(10), '<br>')}</p>"
+                f'<blockquote type="cite">{original_html}</blockquote>'
+            )
+        return dataclasses.replace(draft, text=new_text, html=new_html)
 
     async def _forwarded(self, account_id: str, found: Located, budget: int) -> list[Attachment]:
         """The referenced message's attachments, as the index lists them."""
@@ -227,8 +274,10 @@ class UploadService:
         return bytes(data)
 
 
-def _answering(draft: Draft, record: MessageRecord, action: Action) -> Draft:
-    """`draft` as an answer to (or forward of) `record`: threading headers and subject."""
+def _answering(draft: Draft, record: MessageRecord, action: Action, own: set[str]) -> Draft:
+    """`draft` as an answer to (or forward of) `record`: threading headers, subject and,
+    when it names none, the recipients (the sender; with reply-all also the others but
+    the account's own address)."""
     references: Sequence[str] = draft.references
     in_reply_to = draft.in_reply_to
     if record.message_id:
@@ -241,9 +290,71 @@ def _answering(draft: Draft, record: MessageRecord, action: Action) -> Draft:
         original = (record.subject or "").strip()
         has_prefix = original.lower().startswith(prefix.lower().strip())
         subject = original if has_prefix else prefix + original
+    to, cc = draft.to, draft.cc
+    if action != "forward" and not to and not cc:
+        envelope = record.envelope or {}
+        senders = envelope.get("replyTo") or [envelope.get("from")]
+        to = _mailboxes(senders, own)
+        if action == "reply-all":
+            skip = own | {a.address.lower() for a in to}
+            cc = _mailboxes([*(envelope.get("to") or []), *(envelope.get("cc") or [])], skip)
     return dataclasses.replace(
-        draft, subject=subject, in_reply_to=in_reply_to, references=tuple(references)
+        draft,
+        subject=subject,
+        in_reply_to=in_reply_to,
+        references=tuple(references),
+        to=to,
+        cc=cc,
     )
+
+
+def _mailboxes(entries: Sequence[Any], skip: set[str]) -> tuple[Address, ...]:
+    """Envelope addresses (`{name, address}`) as builder addresses, without `skip` or repeats."""
+    found: dict[str, Address] = {}
+    for entry in entries:
+        address = (entry or {}).get("address") if isinstance(entry, dict) else None
+        if address and address.lower() not in skip and address.lower() not in found:
+            found[address.lower()] = Address(address, entry.get("name") or None)
+    return tuple(found.values())
+
+
+def _quote_intro(record: MessageRecord, action: Action) -> str:
+    sender = (record.envelope or {}).get("from") or {}
+    who = sender.get("name") or sender.get("address") or "someone"
+    when = record.date if record.date is not None else record.internal_date
+    date = format_datetime(datetime.fromtimestamp(when / 1000, UTC)) if when else None
+    if action == "forward":
+        lines = ["---------- Forwarded message ----------", f"From: {_shown(sender)}"]
+        lines += [f"Date: {date}"] if date else []
+        lines.append(f"Subject: {record.subject or ''}")
+        to = ", ".join(_shown(entry) for entry in (record.envelope or {}).get("to") or [])
+        lines += [f"To: {to}"] if to else []
+        return "\n".join(lines)
+    return f"On {date}, {who} wrote:" if date else f"{who} wrote:"
+
+
+def _shown(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return ""
+    name, address = entry.get("name"), entry.get("address") or ""
+    return f"{name} <{address}>" if name else address
+
+
+def _quote_plain(intro: str, original: str, action: Action) -> str:
+    if action == "forward":
+        return f"{intro}\n\n{original}"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in original.splitlines())
+    return f"{intro}\n{quoted}"
+
+
+def _plain_to_html(text: str) -> str:
+    return escape(text).replace("\n", "<br>")
+
+
+def _html_to_plain(html: str) -> str:
+    # Only for a referenced message without a text part: tags dropped, entities kept
+    # readable; good enough for a quote, not a renderer.
+    return unescape(re.sub(r"<[^>]*>", "", re.sub(r"(?i)<br\s*/?>|</p>", "\n", html)))
 
 
 def _bare_cid(value: object) -> str | None:

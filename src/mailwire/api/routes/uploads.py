@@ -59,6 +59,8 @@ def _upload(body: MessageUpload) -> Upload:
         reference = Reference(
             message=body.reference.message,
             action=body.reference.action,
+            inline=body.reference.inline,
+            message_id=body.reference.messageId,
             forward_attachments=body.reference.forwardAttachments,
             ignore_missing=body.reference.ignoreMissing,
         )
