@@ -263,3 +263,38 @@ def test_embeddable_parts_from_index_attachments() -> None:
          "contentId": "<logo@x>"},
     ]  # fmt: skip
     assert embeddable_parts(attachments) == {"logo@x": "2"}
+
+
+# ---------------------------------------------------------------- quoted thread
+
+
+def test_gmail_quote_is_folded_into_one_collapsed_details() -> None:
+    cleaned = sanitise(
+        '<div dir="ltr">Thanks!</div><div class="gmail_quote other">'
+        '<div class="gmail_attr">On Monday A wrote:</div>'
+        '<blockquote class="gmail_quote">old <div>reply</div></blockquote></div><p>sig</p>'
+    )
+    assert cleaned == (
+        '<div dir="ltr">Thanks!</div>'
+        '<details class="ee-collapsed-thread"><summary></summary>'
+        "<div><div>On Monday A wrote:</div><blockquote>old <div>reply</div></blockquote></div>"
+        "</details><p>sig</p>"
+    )
+
+
+def test_cited_blockquote_is_folded_once_with_its_nested_quotes() -> None:
+    cleaned = sanitise(
+        '<p>Hi</p><blockquote type="cite"><p title="&lt;/blockquote&gt;">q</p>'
+        '<blockquote type="cite">older</blockquote></blockquote><p>tail</p>'
+    )
+    assert cleaned.count("<details") == 1
+    assert cleaned.startswith('<p>Hi</p><details class="ee-collapsed-thread"><summary></summary>')
+    assert cleaned.endswith("older</blockquote></blockquote></details><p>tail</p>")
+
+
+def test_other_classes_and_plain_quotes_are_not_folded() -> None:
+    cleaned = sanitise('<div class="quote">a</div><blockquote>b</blockquote>')
+    assert cleaned == "<div>a</div><blockquote>b</blockquote>"
+    assert "mw-quoted" not in sanitise(
+        '<div class="gmail_quote">a</div><div class="yahoo_quoted">b'
+    )

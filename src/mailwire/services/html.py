@@ -8,6 +8,8 @@ Pure functions (no I/O) behind `GET /message/{message}`'s `webSafeHtml` and
   or reaches outside the rendering: scripts, event handlers, `javascript:` and
   other active URLs, forms, frames, objects, `<style>` blocks, `<base>`,
   `<meta>`; links open in a new browsing context without an opener or referrer;
+  a reply's quoted thread is folded into one `<details class="ee-collapsed-thread">`
+  with an empty `<summary>`, as EmailEngine documents for `text.webSafe`;
 - `plain_to_html` turns a plain-text body into HTML (escaped, line breaks kept,
   http(s) URLs as links) for messages that have no HTML part;
 - `embed_images` replaces `cid:` image references with `data:` URIs of the
@@ -35,6 +37,7 @@ import base64
 import html as html_lib
 import re
 from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote
 
@@ -90,11 +93,13 @@ DROPPED_WITH_CONTENT = frozenset(
 
 _TABLE_CELL = {"align", "valign", "width", "height", "bgcolor", "colspan", "rowspan", "nowrap"}
 
-#: Attributes kept per element (`*`: on every element). No `class` or `id`:
-#: without the message's style sheets they style nothing, and in the host page
-#: they could pick up its rules or collide with its ids.
+#: Attributes kept per element (`*`: on every element). No `class` or `id`
+#: (but for the quoted-thread marker): without the message's style sheets they
+#: style nothing, and in the host page they could pick up its rules or collide
+#: with its ids.
 ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = {
     "*": frozenset({"style", "title", "dir", "lang", "align"}),
+    "div": frozenset({"class"}),  # narrowed to the quoted-thread marker by `_filter_attribute`
     "a": frozenset({"href", "hreflang", "name"}),
     "img": frozenset({"src", "alt", "width", "height", "border", "hspace", "vspace"}),
     "font": frozenset({"color", "face", "size"}),
@@ -165,8 +170,11 @@ def sanitise(html: str) -> str:
     `<meta>`, `<base>`) and its body's content is returned. Comments are removed
     (conditional comments included). Every link gets `target="_blank"` and
     `rel="noopener noreferrer"`, since the message is shown inside someone
-    else's page. Relative URLs are removed: in the host page they would point at
-    the host's own server (`<img src="/account/delete">`).
+    else's page. The quoted thread of a reply (the first quote block that mail
+    clients mark as such) is wrapped in one `<details class="ee-collapsed-thread">`
+    with an empty `<summary>`, for the client to label. Relative URLs are
+    removed: in the host page they would point at the host's own server
+    (`<img src="/account/delete">`).
     """
     cleaned: str = nh3.clean(
         html,
@@ -180,8 +188,9 @@ def sanitise(html: str) -> str:
         url_relative="deny",
         set_tag_attribute_values={"a": {"target": "_blank"}},
         filter_style_properties=set(ALLOWED_STYLE_PROPERTIES),
+        tag_attribute_values={"blockquote": {"type": {"cite"}}},
     )
-    return cleaned
+    return _collapse_quoted_thread(cleaned)
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
@@ -196,6 +205,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         return None
     if attribute == "style":
         return _filter_style(value)
+    if attribute == "class":
+        return _QUOTE_MARKER if QUOTE_CLASSES.intersection(value.split()) else None
     return value
 
 
@@ -218,6 +229,77 @@ def _filter_style(style: str) -> str | None:
             continue
         kept.append(f"{name}: {value.strip()}")
     return "; ".join(kept) or None
+
+
+# ---------------------------------------------------------------- quoted thread
+
+#: Classes with which mail clients mark the quoted message of a reply (Gmail,
+#: Yahoo, Thunderbird's and others' `<blockquote type="cite">` is the other mark).
+QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
+
+_QUOTE_MARKER = "mw-quoted"
+_MARKER_ATTRIBUTE = f' class="{_QUOTE_MARKER}"'
+COLLAPSED_THREAD_OPEN = '<details class="ee-collapsed-thread"><summary></summary>'
+
+
+def _collapse_quoted_thread(cleaned: str) -> str:
+    """Sanitised HTML with its first quoted block folded into a `<details>` element.
+
+    Works on the sanitiser's output, which is well-formed and has `<` escaped in
+    text and attribute values, so the block's extent is found by a tag parser
+    rather than guessed; the private marker class is removed afterwards.
+    """
+    if _MARKER_ATTRIBUTE not in cleaned and 'type="cite"' not in cleaned:
+        return cleaned  # most messages: no pure-Python parse over them
+    finder = _QuoteFinder()
+    finder.feed(cleaned)
+    finder.close()
+    if finder.span is not None:
+        start, end = finder.span
+        block = cleaned[start:end]
+        cleaned = f"{cleaned[:start]}{COLLAPSED_THREAD_OPEN}{block}</details>{cleaned[end:]}"
+    return cleaned.replace(_MARKER_ATTRIBUTE, "")
+
+
+class _QuoteFinder(HTMLParser):
+    """Offsets of the first marked quote block, from its start tag to its end tag."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._lines: list[int] = []
+        self._tag: str | None = None
+        self._start = 0
+        self._depth = 0
+        self.span: tuple[int, int] | None = None
+
+    def feed(self, data: str) -> None:
+        offset = 0
+        for line in data.splitlines(keepends=True):
+            self._lines.append(offset)
+            offset += len(line)
+        super().feed(data)
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return (self._lines[line - 1] if self._lines else 0) + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.span is not None:
+            return
+        if self._tag is None:
+            marks = {("class", _QUOTE_MARKER), ("type", "cite")}
+            if tag in {"div", "blockquote"} and marks.intersection(attrs):
+                self._tag, self._start, self._depth = tag, self._offset(), 1
+        elif tag == self._tag:
+            self._depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.span is not None or tag != self._tag:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            end = self._offset() + len(f"</{tag}>")
+            self.span = (self._start, end)
 
 
 # ---------------------------------------------------------------- plain text
