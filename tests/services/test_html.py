@@ -298,3 +298,15 @@ def test_other_classes_and_plain_quotes_are_not_folded() -> None:
     assert "mw-quoted" not in sanitise(
         '<div class="gmail_quote">a</div><div class="yahoo_quoted">b'
     )
+
+
+def test_thunderbird_reply_folds_the_cited_quote_not_the_attribution() -> None:
+    cleaned = sanitise(
+        '<p>Sure.</p><div class="moz-cite-prefix">On Monday A wrote:<br></div>'
+        '<blockquote type="cite"><p>Lunch?</p></blockquote>'
+    )
+    assert cleaned == (
+        "<p>Sure.</p><div>On Monday A wrote:<br></div>"
+        '<details class="ee-collapsed-thread"><summary></summary>'
+        '<blockquote type="cite"><p>Lunch?</p></blockquote></details>'
+    )

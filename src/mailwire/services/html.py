@@ -233,9 +233,11 @@ def _filter_style(style: str) -> str | None:
 
 # ---------------------------------------------------------------- quoted thread
 
-#: Classes with which mail clients mark the quoted message of a reply (Gmail,
-#: Yahoo, Thunderbird's and others' `<blockquote type="cite">` is the other mark).
-QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix"})
+#: Classes with which mail clients mark the block holding a reply's quoted
+#: message (Gmail, Yahoo); `<blockquote type="cite">` (Thunderbird, Apple Mail)
+#: is the other mark. Thunderbird's `moz-cite-prefix` is left out on purpose:
+#: it marks only the "... wrote:" line before the quote, not the quote.
+QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted"})
 
 _QUOTE_MARKER = "mw-quoted"
 _MARKER_ATTRIBUTE = f' class="{_QUOTE_MARKER}"'
