@@ -4,7 +4,10 @@ A fresh Dovecot user gets a handful of messages in INBOX; the account is
 registered on the shared `mailwire serve`. Every change must show in the index
 at once (the list right after the answer) and be announced by exactly one
 event per changed message, even after the sync engine has seen the same change
-on the server (the tests wait for it before counting).
+on the server (the tests wait for it before counting). `SETTLE_S` is long
+enough for that: with the service's index writes switched off, the sync engine
+alone announced every one of these changes (flags in INBOX, moves into Archive
+and Trash, expunges) within it, so a second announcement would be seen here.
 """
 
 from __future__ import annotations
@@ -90,14 +93,14 @@ def _entry(api: httpx.Client, account: str, path: str, message_id: str) -> dict[
     return next((m for m in _list(api, account, path) if m["id"] == message_id), None)
 
 
-def _events(server: MailwireServer, account: str, name: str, message_id: str) -> list[Any]:
-    """The `name` events about `message_id`, once the sync engine had time to see the change."""
+def _settled(server: MailwireServer, account: str) -> list[dict[str, Any]]:
+    """The account's events once the sync engine had time to see the changes itself."""
     time.sleep(SETTLE_S)
-    return [
-        event
-        for event in _changes(server, account)
-        if event["event"] == name and event["data"]["id"] == message_id
-    ]
+    return _changes(server, account)
+
+
+def _about(events: list[dict[str, Any]], name: str, message_id: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == name and e["data"]["id"] == message_id]
 
 
 # ---------------------------------------------------------------- one message
@@ -121,7 +124,7 @@ def test_flags_change_is_indexed_and_announced_once(
     assert entry is not None
     assert entry["flagged"] is True
     assert "$Important" in entry["flags"]
-    updates = _events(server, mailbox.account, "messageUpdated", message_id)
+    updates = _about(_settled(server, mailbox.account), "messageUpdated", message_id)
     assert len(updates) == 1, updates
     assert set(updates[0]["data"]["changes"]["flags"]["added"]) == {"\\Flagged", "$Important"}
 
@@ -141,7 +144,7 @@ def test_set_replaces_the_flags_and_an_unchanged_update_is_silent(
     assert entry is not None
     assert entry["answered"] is True
     assert "unseen" not in entry
-    assert len(_events(server, mailbox.account, "messageUpdated", message_id)) == 1
+    assert len(_about(_settled(server, mailbox.account), "messageUpdated", message_id)) == 1
 
 
 def test_labels_are_refused_without_gmail_and_nothing_changes(
@@ -179,8 +182,9 @@ def test_move_is_indexed_and_announced_once_in_each_folder(
     assert there is not None
     assert there["subject"] == "change 4"
     assert there["uid"] == moved["uid"]
-    assert len(_events(server, mailbox.account, "messageDeleted", message_id)) == 1
-    new = _events(server, mailbox.account, "messageNew", moved["id"])
+    events = _settled(server, mailbox.account)
+    assert len(_about(events, "messageDeleted", message_id)) == 1
+    new = _about(events, "messageNew", moved["id"])
     assert len(new) == 1
     assert new[0]["path"] == "Archive"
     details = api.get(f"/v1/account/{mailbox.account}/message/{moved['id']}")
@@ -218,9 +222,10 @@ def test_delete_moves_to_trash_then_deletes_for_good(
     assert second.status_code == 200, second.text
     assert second.json() == {"deleted": True}
     assert _entry(api, mailbox.account, "Trash", in_trash) is None
-    assert len(_events(server, mailbox.account, "messageDeleted", message_id)) == 1
-    assert len(_events(server, mailbox.account, "messageNew", in_trash)) == 1
-    assert len(_events(server, mailbox.account, "messageDeleted", in_trash)) == 1
+    events = _settled(server, mailbox.account)
+    assert len(_about(events, "messageDeleted", message_id)) == 1
+    assert len(_about(events, "messageNew", in_trash)) == 1
+    assert len(_about(events, "messageDeleted", in_trash)) == 1
     gone = api.get(f"/v1/account/{mailbox.account}/message/{in_trash}")
     assert gone.status_code == 404
 
@@ -238,7 +243,7 @@ def test_forced_delete_skips_trash(
     assert response.json() == {"deleted": True}
     assert _entry(api, mailbox.account, "INBOX", message_id) is None
     assert len(_list(api, mailbox.account, "Trash")) == trash_before
-    assert len(_events(server, mailbox.account, "messageDeleted", message_id)) == 1
+    assert len(_about(_settled(server, mailbox.account), "messageDeleted", message_id)) == 1
 
 
 @pytest.mark.parametrize(
@@ -301,8 +306,7 @@ def test_bulk_update_marks_every_match_once(
     bulk = [name for name in SUBJECTS if name.startswith("bulk")]
     assert all("unseen" not in listed[name] for name in bulk)
     assert listed["change 8"]["unseen"] is True
-    time.sleep(SETTLE_S)
-    events = _changes(server, mailbox.account)
+    events = _settled(server, mailbox.account)
     for name in bulk:
         updates = [
             e
@@ -342,8 +346,7 @@ def test_bulk_move_maps_old_to_new_ids(
     assert set(id_map.values()) <= archived
     inbox = {m["id"] for m in _list(api, mailbox.account, "INBOX")}
     assert not set(id_map) & inbox
-    time.sleep(SETTLE_S)
-    events = _changes(server, mailbox.account)
+    events = _settled(server, mailbox.account)
     for old, new in id_map.items():
         assert sum(e["event"] == "messageDeleted" and e["data"]["id"] == old for e in events) == 1
         assert sum(e["event"] == "messageNew" and e["data"]["id"] == new for e in events) == 1
@@ -377,8 +380,7 @@ def test_bulk_delete_to_trash_then_for_good(
     assert purge.status_code == 200, purge.text
     assert purge.json() == {"deleted": True}
     assert not set(trashed.values()) & {m["id"] for m in _list(api, mailbox.account, "Trash")}
-    time.sleep(SETTLE_S)
-    events = _changes(server, mailbox.account)
+    events = _settled(server, mailbox.account)
     for old, new in trashed.items():
         assert sum(e["event"] == "messageDeleted" and e["data"]["id"] == old for e in events) == 1
         assert sum(e["event"] == "messageNew" and e["data"]["id"] == new for e in events) == 1
