@@ -153,6 +153,40 @@ def test_raw_upload_comes_back_byte_for_byte(api: httpx.Client, mailbox: tuple[s
     assert any(m["id"] == stored["id"] for m in _listed(api, account, "Sent"))
 
 
+def test_fields_beside_raw_replace_its_header_fields(
+    api: httpx.Client, mailbox: tuple[str, str]
+) -> None:
+    account, _ = mailbox
+    body = b"Unchanged body\r\n"
+    raw = (
+        b"From: raw@example.com\r\n"
+        b"Subject: old subject\r\n"
+        b"X-Folded: first\r\n second\r\n"
+        b"X-Kept: yes\r\n"
+        b"\r\n" + body
+    )
+    response = api.post(
+        f"/v1/account/{account}/message",
+        json={
+            "path": "INBOX",
+            "raw": base64.b64encode(raw).decode(),
+            "subject": "Uus teema ✓",
+            "headers": {"X-Folded": "replaced"},
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    source = api.get(f"/v1/account/{account}/message/{response.json()['id']}/source").content
+    head, _, rest = source.partition(b"\r\n\r\n")
+    assert rest == body
+    assert b"old subject" not in head
+    assert b"second" not in head
+    assert b"X-Kept: yes" in head
+    assert b"X-Folded: replaced" in head
+    details = api.get(f"/v1/account/{account}/message/{response.json()['id']}").json()
+    assert details["subject"] == "Uus teema ✓"
+
+
 def test_reply_sets_threading_headers_and_subject(
     api: httpx.Client, mailbox: tuple[str, str]
 ) -> None:

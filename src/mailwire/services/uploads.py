@@ -1,7 +1,8 @@
 """Upload: store a message in a folder (IMAP APPEND) and index it at once.
 
 Theory of operation. The message is either given whole (`raw`, stored byte
-for byte) or built from fields with the MIME builder. A `reference` names a
+for byte, except for header fields that fields sent beside it replace) or
+built from fields with the MIME builder. A `reference` names a
 message of the same account (`MessageContentService.locate`): the new message
 answers it (In-Reply-To, and References from its own References plus its
 Message-ID, RFC 5322 section 3.6.4), gets "Re: " or "Fwd: " before the
@@ -49,13 +50,16 @@ from mailwire.domain.messages import MessageRecord, encode_message_id
 from mailwire.errors import InputError, NotFoundError
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.responses import Fetch
+from mailwire.protocols.mime import render
 from mailwire.protocols.mime.build import (
     MAX_MESSAGE_BYTES,
+    STRUCTURAL_FIELDS,
     Attachment,
     Draft,
     build_message,
     generate_message_id,
 )
+from mailwire.protocols.mime.errors import MimeBuildError
 from mailwire.protocols.mime.headers import Address
 from mailwire.services.connections import LocalConnections
 from mailwire.services.folders import server_connection
@@ -117,7 +121,7 @@ class UploadService:
         folder = await self._destination(account_id, upload.path)
         answer: dict[str, Any] = {"path": folder.path}
         if upload.raw is not None:
-            message = upload.raw
+            message = _overridden(upload.raw, upload.draft)
         else:
             draft, referenced = await self._compose(account_id, upload)
             if referenced is not None:
@@ -374,3 +378,66 @@ async def _fetch_record(
         if isinstance(event, Fetch) and event.uid == uid and event.envelope is not None:
             return record_from_fetch(folder.id, event)
     return None
+
+
+def _overridden(raw: bytes, draft: Draft) -> bytes:
+    """`raw` with the header fields `draft` gives replacing its own (the body untouched).
+
+    The reference lets fields sent beside `raw` override the matching header; a
+    raw message sent alone is stored byte for byte.
+    """
+    fields: dict[str, bytes] = {}
+    if draft.from_ is not None:
+        fields["from"] = render.fold("From", [render.mailbox(draft.from_, "from")])
+    for name, key, group in (
+        ("To", "to", draft.to),
+        ("Cc", "cc", draft.cc),
+        ("Bcc", "bcc", draft.bcc),
+        ("Reply-To", "replyTo", draft.reply_to),
+    ):
+        if group:
+            fields[name.lower()] = render.fold(name, render.address_list(group, key))
+    if draft.subject is not None:
+        fields["subject"] = render.fold("Subject", render.unstructured(draft.subject, "subject"))
+    if draft.message_id:
+        bare = render.check(draft.message_id, "messageId").strip().strip("<>")
+        fields["message-id"] = render.fold("Message-ID", [f"<{bare}>"])
+    for name, value in draft.headers:
+        render.field_name(name)
+        if name.lower() in STRUCTURAL_FIELDS:
+            raise MimeBuildError(f"{name} belongs to the raw message's structure", key="headers")
+        fields[name.lower()] = render.fold(name, render.unstructured(value, "headers"))
+    return _replace_fields(raw, fields) if fields else raw
+
+
+def _replace_fields(raw: bytes, fields: dict[str, bytes]) -> bytes:
+    """`raw` without its header fields named in `fields` (lower-case), with those added."""
+    head, separator, body = _split_header(raw)
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not dropping:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+        dropping = name in fields
+        if not dropping:
+            kept.append(line)
+    if kept and not kept[-1].endswith(b"\n"):
+        kept[-1] += b"\r\n"
+    return b"".join(kept) + b"".join(fields.values()) + (separator or b"\r\n") + body
+
+
+def _split_header(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """Header block (with its last line break), the empty line, and the body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = raw.find(separator)
+        if at >= 0:
+            half = len(separator) // 2
+            return (
+                raw[: at + half],
+                raw[at + half : at + len(separator)],
+                raw[at + len(separator) :],
+            )
+    return raw, b"", b""

@@ -70,8 +70,6 @@ def _upload(body: MessageUpload) -> Upload:
         "internal_date": body.internalDate,
         "reference": reference,
     }
-    if body.raw is not None:
-        return Upload(raw=base64.b64decode(body.raw), **common)
     attachments = []
     stored = []
     for item in body.attachments or ():
@@ -108,6 +106,9 @@ def _upload(body: MessageUpload) -> Upload:
         headers=tuple((body.headers or {}).items()),
         message_id=body.messageId,
     )
+    if body.raw is not None:
+        # Fields sent beside `raw` replace the matching header fields in it.
+        return Upload(raw=base64.b64decode(body.raw), draft=draft, **common)
     return Upload(draft=draft, stored_attachments=tuple(stored), **common)
 
 
