@@ -207,3 +207,27 @@ def _changes(server: MailwireServer, account: str) -> list[dict[str, Any]]:
     except httpx.ReadTimeout:
         pass
     return found
+
+
+def test_web_safe_html_embeds_inline_images_and_is_sanitised(
+    api: httpx.Client, mailbox: tuple[str, dict[str, str]]
+) -> None:
+    account, ids = mailbox
+    response = api.get(
+        f"/v1/account/{account}/message/{ids['related_cid']}", params={"webSafeHtml": "true"}
+    )
+
+    assert response.status_code == 200, response.text
+    text = response.json()["text"]
+    assert text["webSafe"] is True
+    assert "data:image/png;base64," in text["html"]
+    assert "cid:" not in text["html"]
+    kept = api.get(
+        f"/v1/account/{account}/message/{ids['related_cid']}",
+        params={"webSafeHtml": "true", "embedAttachedImages": "false"},
+    ).json()["text"]["html"]
+    assert "cid:" in kept
+    plain_only = api.get(
+        f"/v1/account/{account}/message/{ids['plain_7bit']}", params={"webSafeHtml": "true"}
+    ).json()["text"]
+    assert plain_only["html"].startswith("<p>")

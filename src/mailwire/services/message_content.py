@@ -51,6 +51,7 @@ from mailwire.protocols.imap.responses import BodyStructure, SinglePart
 from mailwire.protocols.mime.charsets import decode_text
 from mailwire.protocols.mime.decode import TransferDecoder
 from mailwire.protocols.mime.headers import parse_fields
+from mailwire.services import html as web_html
 from mailwire.services.connections import LocalConnections
 from mailwire.store.store import Store
 from mailwire.workers.commands import CommandPool, PoolClosedError, PoolTimeoutError
@@ -116,9 +117,20 @@ class MessageContentService:
         text_type: TextType | None = None,
         max_bytes: int | None = None,
         mark_as_seen: bool = False,
+        web_safe: bool = False,
+        embed_images: bool | None = None,
     ) -> dict[str, Any]:
+        """The message's details; see the module docstring.
+
+        `web_safe` answers the HTML sanitised for a browser (built from the plain
+        text when there is no HTML) and implies `text_type` "*" and, unless
+        `embed_images` is False, the message's own inline images as data: URIs.
+        """
         found = await self.locate(account_id, message_id)
         folder, key = found.folder, found.key
+        embed = web_safe if embed_images is None else embed_images
+        if web_safe:
+            text_type = "*"
         async with self._connection(account_id) as ops:
             live = await ops.fetch_message(folder.path, key.uid, uid_validity=key.uid_validity)
             flags = live.flags
@@ -128,6 +140,13 @@ class MessageContentService:
                 text, has_more = await self._text(
                     ops, found, live.bodystructure, text_type, max_bytes
                 )
+                if web_safe and (text.get("html") or text.get("plain")):
+                    source = text.get("html") or web_html.plain_to_html(text["plain"])
+                    text["html"] = web_html.sanitise(source)
+                if embed and text.get("html"):
+                    text["html"] = await self._embedded(
+                        ops, found, live.bodystructure, text["html"]
+                    )
             if mark_as_seen and "\\Seen" not in flags:
                 flags = await self._mark_seen(ops, account_id, found, flags)
         data = message_summary(
@@ -146,15 +165,23 @@ class MessageContentService:
         text_info.update(text)
         if text_type is not None:
             text_info["hasMore"] = has_more
+        if web_safe:
+            text_info["webSafe"] = True
         data["text"] = text_info
         if folder.special_use:
             data["specialUse"] = folder.special_use
         return data
 
     async def text(
-        self, account_id: str, message_id: str, *, text_type: TextType, max_bytes: int | None
+        self,
+        account_id: str,
+        message_id: str,
+        *,
+        text_type: TextType,
+        max_bytes: int | None,
+        web_safe: bool = False,
     ) -> dict[str, Any]:
-        """`GET .../text/{text}`: the decoded text parts alone."""
+        """`GET .../text/{text}`: the decoded text parts alone (HTML sanitised if `web_safe`)."""
         found = await self.locate(account_id, message_id)
         async with self._connection(account_id) as ops:
             live = await ops.fetch_message(
@@ -166,6 +193,8 @@ class MessageContentService:
                 text, has_more = await self._text(
                     ops, found, live.bodystructure, text_type, max_bytes
                 )
+        if web_safe and text.get("html"):
+            text["html"] = web_html.sanitise(text["html"])
         return {**text, "hasMore": has_more}
 
     async def source(self, account_id: str, message_id: str) -> Download:
@@ -241,6 +270,38 @@ class MessageContentService:
             has_more = has_more or len(cut) < len(decoded)
             text[kind] = cut
         return text, has_more
+
+    async def _embedded(
+        self, ops: MailboxOperations, found: Located, structure: BodyStructure, html: str
+    ) -> str:
+        """`html` with its `cid:` images (this message's inline parts) as data: URIs."""
+        wanted = web_html.referenced_content_ids(html)
+        listed = (found.record.structure or {}).get("attachments") or []
+        parts = {
+            cid: part for cid, part in web_html.embeddable_parts(listed).items() if cid in wanted
+        }
+        types = {str(a.get("part")): str(a.get("contentType")) for a in listed}
+        images: dict[str, tuple[str, bytes]] = {}
+        total = 0
+        for cid, part in parts.items():
+            node = find_part(structure, part)
+            decoder = TransferDecoder(node.encoding if isinstance(node, SinglePart) else None)
+            data = bytearray()
+            async for chunk in ops.stream(
+                found.folder.path, found.key.uid, part, uid_validity=found.key.uid_validity
+            ):
+                data += decoder.feed(chunk)
+                if len(data) > web_html.MAX_EMBEDDED_IMAGE_BYTES:
+                    break
+            data += decoder.finish()
+            total += len(data)
+            if (
+                len(data) > web_html.MAX_EMBEDDED_IMAGE_BYTES
+                or total > web_html.MAX_EMBEDDED_TOTAL_BYTES
+            ):
+                continue  # left as a cid: reference
+            images[cid] = (types.get(part, "application/octet-stream"), bytes(data))
+        return web_html.embed_images(html, images)
 
     async def _mark_seen(
         self, ops: MailboxOperations, account_id: str, found: Located, flags: tuple[str, ...]

@@ -121,6 +121,8 @@ async def get_message(
         text_type=query.textType,
         max_bytes=query.maxBytes,
         mark_as_seen=query.markAsSeen,
+        web_safe=query.webSafeHtml,
+        embed_images=query.embedAttachedImages,
     )
 
 
@@ -163,7 +165,13 @@ async def get_text(
     query: Annotated[TextQuery, Query()],
     svc: Svc,
 ) -> dict[str, Any]:
-    return await svc.content.text(account, text, text_type=query.textType, max_bytes=query.maxBytes)
+    return await svc.content.text(
+        account,
+        text,
+        text_type=query.textType,
+        max_bytes=query.maxBytes,
+        web_safe=query.webSafeHtml,
+    )
 
 
 @router.get(
