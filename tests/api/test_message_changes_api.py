@@ -240,3 +240,25 @@ async def test_the_operations_are_documented(client: httpx.AsyncClient) -> None:
         operation = paths[path][method]
         assert operation["operationId"] == operation_id
         assert {"200", "400", "404", "502", "503"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize(
+    ("suffix", "params", "body"),
+    [
+        ("message/{id}", {}, {}),
+        ("message/{id}", {}, {"flags": {"add": []}}),
+        ("messages", {"path": "INBOX"}, {"search": {}}),
+    ],
+)
+async def test_an_empty_change_does_not_ask_the_server(
+    client: httpx.AsyncClient,
+    folders: dict[str, int],
+    suffix: str,
+    params: dict[str, str],
+    body: dict[str, Any],
+) -> None:
+    url = f"/v1/account/ann/{suffix.replace('{id}', _id(folders))}"
+    response = await client.put(url, params=params, json=body)
+
+    assert response.status_code == 200, response.text  # the unreachable server was not asked
+    assert response.json() == {}

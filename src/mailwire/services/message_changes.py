@@ -96,6 +96,8 @@ class MessageChangeService:
         folder, key = found.folder, found.key
         flags, labels = _steps(update.get("flags")), _steps(update.get("labels"))
         answer: dict[str, Any] = {}
+        if not flags and not labels:
+            return answer  # nothing to change: the server is not asked
         async with self._connection(account_id) as ops:
             if labels:
                 _require_labels(ops)
@@ -158,7 +160,7 @@ class MessageChangeService:
         flags, labels = _steps(update.get("flags")), _steps(update.get("labels"))
         uids = [int(entry["uid"]) for entry in entries]
         answer: dict[str, Any] = {}
-        if not uids:
+        if not uids or not (flags or labels):
             changes = (("flags", flags), ("labels", labels))
             return {name: _outcome(steps, False) for name, steps in changes if steps}
         validity = folder.uid_validity
