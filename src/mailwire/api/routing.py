@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from mailwire.api.errors import PayloadTooLargeError
+from mailwire.domain.accounts import MAX_ACCOUNT_ID_LENGTH
 from mailwire.domain.tokens import Action, Caller, Group, IPAddress, Operation, Scope, TokenRecord
 from mailwire.services.container import Services
 
@@ -123,3 +124,12 @@ def _limited(request: Request, limit: int) -> Request:
         return message
 
     return Request(request.scope, counting_receive)
+
+
+#: The services, as a route parameter.
+Svc = Annotated[Services, Depends(services)]
+#: The `{account}` path parameter of routes answered in any process.
+AccountId = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, description="The account's id"),
+]

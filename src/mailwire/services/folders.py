@@ -30,13 +30,12 @@ confirmation for deleting other special-use folders, so none is asked here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mailwire.backends.imap.errors import CommandFailedError, ImapConnectionError
+from mailwire.backends.imap.errors import CommandFailedError
 from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
 from mailwire.backends.imap.messages import fetch_items, record_from_fetch
 from mailwire.backends.imap.operation_errors import FolderExistsError, ProtectedFolderError
@@ -45,40 +44,15 @@ from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import MailboxInfo, MailboxRecord, SyncState
 from mailwire.domain.messages import MessageRecord
-from mailwire.errors import InputError, NotFoundError, UnavailableError, UpstreamError
+from mailwire.errors import InputError, NotFoundError
 from mailwire.logs import get_logger
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.responses import Fetch, Status
-from mailwire.services.connections import LocalConnections
+from mailwire.services.connections import LocalConnections, server_connection
 from mailwire.services.messages import folder_not_found, resolve_folder
 from mailwire.store.store import Store
-from mailwire.workers.commands import PoolClosedError, PoolTimeoutError
 
 log = get_logger(__name__)
-
-
-@contextlib.asynccontextmanager
-async def server_connection(
-    connections: LocalConnections, account_id: str
-) -> AsyncIterator[MailboxOperations]:
-    """A command connection of the account, with pool and server failures as API errors."""
-    pool = connections.pool(account_id)
-    if pool is None:
-        raise UnavailableError(
-            "The account is not connected to a worker in this process", code="AccountNotConnected"
-        )
-    try:
-        async with pool.connection() as conn:
-            yield MailboxOperations(conn)
-    except (PoolTimeoutError, PoolClosedError) as error:
-        raise UnavailableError(str(error), code="AccountBusy") from error
-    except CommandFailedError as error:
-        # The server refused what was asked (a name it does not allow, a folder with
-        # children): the request's fault as far as the client can tell.
-        raise InputError(f"The mail server refused: {error.text or error.status}") from error
-    except ImapConnectionError as error:
-        log.warning("mail_server_failed", account=account_id, error=str(error))
-        raise UpstreamError(f"The mail server failed: {error}") from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +73,7 @@ class FolderService:
 
     async def create(self, account_id: str, segments: Sequence[str]) -> dict[str, Any]:
         account = await self._account(account_id)
-        async with server_connection(self._connections, account_id) as ops:
+        async with server_connection(self._connections, account_id, refused_is_input=True) as ops:
             try:
                 created = await ops.create_folder(list(segments))
             except FolderExistsError as exists:
@@ -119,7 +93,7 @@ class FolderService:
         account = await self._account(account_id)
         folder = await self._folder(account_id, path)
         answer: dict[str, Any] = {"path": folder.path}
-        async with server_connection(self._connections, account_id) as ops:
+        async with server_connection(self._connections, account_id, refused_is_input=True) as ops:
             current = folder.path
             if new_path is not None:
                 await _leave_selection(ops)
@@ -153,7 +127,7 @@ class FolderService:
         if path.upper() == "INBOX":
             raise InputError("INBOX cannot be deleted", key="path")
         folder = await self._folder(account_id, path)
-        async with server_connection(self._connections, account_id) as ops:
+        async with server_connection(self._connections, account_id, refused_is_input=True) as ops:
             await _leave_selection(ops)
             try:
                 await ops.delete_folder(folder.path)

@@ -36,13 +36,12 @@ meant "move to Trash" never loses mail by accident.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from mailwire.backends.imap.errors import ImapConnectionError
 from mailwire.backends.imap.messages import fetch_items, record_from_fetch
 from mailwire.backends.imap.operation_errors import (
-    OperationRefusedError,
     UidValidityChangedError,
 )
 from mailwire.backends.imap.operations import FlagsResult, MailboxOperations, Moved
@@ -55,16 +54,15 @@ from mailwire.domain.message_events import (
     message_updated,
 )
 from mailwire.domain.messages import FlagState, MessageRecord, encode_message_id
-from mailwire.errors import ConflictError, InputError, UnavailableError, UpstreamError
+from mailwire.errors import ConflictError, InputError
 from mailwire.logs import get_logger
 from mailwire.protocols.imap import commands
 from mailwire.protocols.imap.responses import Fetch
-from mailwire.services.connections import LocalConnections
+from mailwire.services.connections import LocalConnections, server_connection
 from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MAX_PAGE_SIZE, MessageService
 from mailwire.services.search import SearchService
 from mailwire.store.store import Store
-from mailwire.workers.commands import PoolClosedError, PoolTimeoutError
 
 log = get_logger(__name__)
 
@@ -338,29 +336,8 @@ class MessageChangeService:
             announce=Announce(updated=updated),
         )
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, account_id: str) -> AsyncIterator[MailboxOperations]:
-        """A command connection with failures as API errors.
-
-        As `MessageContentService._connection` (not public there), plus refusals
-        (an extension the server lacks, an unsafe EXPUNGE) as 409.
-        """
-        pool = self._connections.pool(account_id)
-        if pool is None:
-            raise UnavailableError(
-                "The account is not connected to a worker in this process",
-                code="AccountNotConnected",
-            )
-        try:
-            async with pool.connection() as conn:
-                yield MailboxOperations(conn)
-        except (PoolTimeoutError, PoolClosedError) as error:
-            raise UnavailableError(str(error), code="AccountBusy") from error
-        except OperationRefusedError as error:
-            raise ConflictError(str(error), code=error.code) from error
-        except ImapConnectionError as error:
-            log.warning("mail_server_failed", account=account_id, error=str(error))
-            raise UpstreamError(f"The mail server failed: {error}") from error
+    def _connection(self, account_id: str) -> AbstractAsyncContextManager[MailboxOperations]:
+        return server_connection(self._connections, account_id)
 
 
 async def _fetch_moved(

@@ -25,12 +25,11 @@ names nothing and answers 404, never another message.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mailwire.backends.imap.errors import ImapConnectionError
 from mailwire.backends.imap.messages import text_parts
 from mailwire.backends.imap.operations import MailboxOperations
 from mailwire.backends.imap.reading import find_part
@@ -45,16 +44,15 @@ from mailwire.domain.messages import (
     flag_booleans,
     message_summary,
 )
-from mailwire.errors import NotFoundError, UnavailableError, UpstreamError
+from mailwire.errors import NotFoundError
 from mailwire.logs import get_logger
 from mailwire.protocols.imap.responses import BodyStructure, SinglePart
 from mailwire.protocols.mime.charsets import decode_text
 from mailwire.protocols.mime.decode import TransferDecoder
 from mailwire.protocols.mime.headers import parse_fields
 from mailwire.services import html as web_html
-from mailwire.services.connections import LocalConnections
+from mailwire.services.connections import LocalConnections, server_connection
 from mailwire.store.store import Store
-from mailwire.workers.commands import CommandPool, PoolClosedError, PoolTimeoutError
 
 log = get_logger(__name__)
 
@@ -220,27 +218,8 @@ class MessageContentService:
 
     # ------------------------------------------------------------------ internals
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, account_id: str) -> AsyncIterator[MailboxOperations]:
-        """A command connection of the account, with server failures as API errors."""
-        pool = self._pool(account_id)
-        try:
-            async with pool.connection() as conn:
-                yield MailboxOperations(conn)
-        except (PoolTimeoutError, PoolClosedError) as error:
-            raise UnavailableError(str(error), code="AccountBusy") from error
-        except ImapConnectionError as error:
-            log.warning("mail_server_failed", account=account_id, error=str(error))
-            raise UpstreamError(f"The mail server failed: {error}") from error
-
-    def _pool(self, account_id: str) -> CommandPool:
-        pool = self._connections.pool(account_id)
-        if pool is None:
-            raise UnavailableError(
-                "The account is not connected to a worker in this process",
-                code="AccountNotConnected",
-            )
-        return pool
+    def _connection(self, account_id: str) -> AbstractAsyncContextManager[MailboxOperations]:
+        return server_connection(self._connections, account_id)
 
     async def _text(
         self,

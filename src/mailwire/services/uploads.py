@@ -61,8 +61,7 @@ from mailwire.protocols.mime.build import (
 )
 from mailwire.protocols.mime.errors import MimeBuildError
 from mailwire.protocols.mime.headers import Address
-from mailwire.services.connections import LocalConnections
-from mailwire.services.folders import server_connection
+from mailwire.services.connections import LocalConnections, server_connection
 from mailwire.services.message_content import Located, MessageContentService
 from mailwire.services.messages import folder_not_found, resolve_folder
 from mailwire.store.store import Store
@@ -127,7 +126,7 @@ class UploadService:
             if referenced is not None:
                 answer["reference"] = referenced
             message = build_message(draft)
-        async with server_connection(self._connections, account_id) as ops:
+        async with server_connection(self._connections, account_id, refused_is_input=True) as ops:
             appended = await ops.append(
                 folder.path, message, flags=upload.flags, internal_date=upload.internal_date
             )

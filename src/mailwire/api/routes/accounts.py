@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Query
 
 from mailwire.api.models.accounts import (
     AccountIdResponse,
@@ -31,16 +31,9 @@ from mailwire.api.models.accounts import (
     VerifyResponse,
 )
 from mailwire.api.models.common import STANDARD_ERRORS, epoch_ms, error_responses, pages
-from mailwire.api.routing import MailwireRoute, operation, services
-from mailwire.domain.accounts import MAX_ACCOUNT_ID_LENGTH, AccountState
+from mailwire.api.routing import AccountId, MailwireRoute, Svc, operation
+from mailwire.domain.accounts import AccountState
 from mailwire.domain.tokens import Action, Group
-from mailwire.services.container import Services
-
-AccountId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, description="The account's id"),
-]
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute, tags=["Account"])
 

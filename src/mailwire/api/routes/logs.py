@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses
-from mailwire.api.routing import MailwireRoute, operation, services
-from mailwire.domain.accounts import MAX_ACCOUNT_ID_LENGTH
+from mailwire.api.routing import AccountId, MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
-from mailwire.services.container import Services
 from mailwire.store.account_logs import LogLine
-
-AccountId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, description="The account's id"),
-]
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute, tags=["Logs"])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from mailwire.api.forwarding import OwnedAccount
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses
@@ -23,11 +23,8 @@ from mailwire.api.models.mailboxes import (
     ModifyMailbox,
     ModifyMailboxResponse,
 )
-from mailwire.api.routing import MailwireRoute, operation, services
+from mailwire.api.routing import MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
-from mailwire.services.container import Services
-
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute)
 

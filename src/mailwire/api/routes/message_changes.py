@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from mailwire.api.forwarding import OwnedAccount
 from mailwire.api.models.common import STANDARD_ERRORS, MessageId, error_responses
@@ -34,12 +34,10 @@ from mailwire.api.models.messages import (
     MessageUpdateResponse,
 )
 from mailwire.api.models.search import SearchQuery
-from mailwire.api.routing import MailwireRoute, operation, services
+from mailwire.api.routing import MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
-from mailwire.services.container import Services
 from mailwire.services.message_changes import MAX_BULK_MESSAGES
 
-Svc = Annotated[Services, Depends(services)]
 Message = Annotated[MessageId, Path(description="The message's id")]
 
 router = APIRouter(route_class=MailwireRoute)

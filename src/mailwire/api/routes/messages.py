@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from mailwire.api.forwarding import OwnedAccount
@@ -30,18 +30,10 @@ from mailwire.api.models.messages import (
     TextQuery,
     TextResponse,
 )
-from mailwire.api.routing import MailwireRoute, operation, services
-from mailwire.domain.accounts import MAX_ACCOUNT_ID_LENGTH
+from mailwire.api.routing import AccountId, MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
 from mailwire.protocols.mime.filenames import content_disposition, safe_filename
-from mailwire.services.container import Services
 from mailwire.services.message_content import Download
-
-AccountId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, description="The account's id"),
-]
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute)
 

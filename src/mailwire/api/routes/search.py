@@ -13,23 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from mailwire.api.forwarding import owned_account
 from mailwire.api.models.common import STANDARD_ERRORS, ErrorResponse, error_responses
 from mailwire.api.models.messages import MessageList
 from mailwire.api.models.search import SearchBody, SearchParams
-from mailwire.api.routing import MailwireRoute, operation, services
-from mailwire.domain.accounts import MAX_ACCOUNT_ID_LENGTH
+from mailwire.api.routing import AccountId, MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
 from mailwire.services.container import Services
 from mailwire.services.search import AccountNotConnectedError
-
-AccountId = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_ACCOUNT_ID_LENGTH, description="The account's id"),
-]
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute)
 

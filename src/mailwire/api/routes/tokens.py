@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses, pages
 from mailwire.api.models.tokens import (
@@ -15,9 +15,8 @@ from mailwire.api.models.tokens import (
     TokenResponse,
     TokensResponse,
 )
-from mailwire.api.routing import MailwireRoute, client_address, operation, services
+from mailwire.api.routing import MailwireRoute, Svc, client_address, operation
 from mailwire.domain.tokens import Action, Group
-from mailwire.services.container import Services
 
 TokenId = Annotated[
     str,
@@ -26,7 +25,6 @@ TokenId = Annotated[
         description="The token's id (64 hex characters), as listed",
     ),
 ]
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute, tags=["Access Tokens"])
 

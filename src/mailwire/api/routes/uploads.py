@@ -11,9 +11,9 @@ largest upload in base64 with its JSON, instead of the app-wide default.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from mailwire.api.forwarding import OwnedAccount
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses
@@ -23,14 +23,11 @@ from mailwire.api.models.messages import (
     MessageUpload,
     MessageUploadResponse,
 )
-from mailwire.api.routing import MailwireRoute, operation, services
+from mailwire.api.routing import MailwireRoute, Svc, operation
 from mailwire.domain.tokens import Action, Group
 from mailwire.protocols.mime import headers as mime
 from mailwire.protocols.mime.build import Attachment, Draft
-from mailwire.services.container import Services
 from mailwire.services.uploads import Reference, StoredAttachment, Upload
-
-Svc = Annotated[Services, Depends(services)]
 
 router = APIRouter(route_class=MailwireRoute)
 
