@@ -9,7 +9,6 @@ messages are not announced again as new.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_kit import change_events
 
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
@@ -91,7 +91,7 @@ def test_create_rename_and_delete_are_listed_at_once_and_announced_once(
     assert renamed_path not in _folders(api, account)
 
     _relist(api, account)
-    events = _changes(server, account)
+    events = change_events(server, account)
     assert _named(events, "mailboxNew", created_path) == 1
     assert _named(events, "mailboxNew", renamed_path) == 1
     assert _named(events, "mailboxDeleted", created_path) == 1
@@ -111,7 +111,7 @@ def test_a_folder_created_here_is_not_announced_again_by_the_sync(
     _relist(api, account)
     _relist(api, account)
 
-    events = _changes(server, account)
+    events = change_events(server, account)
     assert _named(events, "mailboxNew", path) == 1
     [event] = [e for e in events if e["event"] == "mailboxNew" and e["data"]["path"] == path]
     assert event["data"]["uidValidity"].isdigit()
@@ -129,7 +129,7 @@ def test_creating_an_existing_folder_answers_created_false(
     assert first.json() == {"path": path, "created": True}
     assert second.status_code == 200, second.text
     assert second.json() == {"path": path, "created": False}
-    assert _named(_changes(server, account), "mailboxNew", path) == 1
+    assert _named(change_events(server, account), "mailboxNew", path) == 1
 
 
 def test_unsubscribe_is_listed_at_once(api: httpx.Client, account: str) -> None:
@@ -197,22 +197,3 @@ def _relist(api: httpx.Client, account: str) -> None:
 
 def _named(events: list[dict[str, Any]], name: str, path: str) -> int:
     return sum(1 for e in events if e["event"] == name and e["data"]["path"] == path)
-
-
-def _changes(server: MailwireServer, account: str) -> list[dict[str, Any]]:
-    """Every change event of `account` so far (the stream read until it goes quiet)."""
-    found: list[dict[str, Any]] = []
-    timeout = httpx.Timeout(5.0, read=1.0)
-    headers = {"Authorization": f"Bearer {server.token}", "Last-Event-ID": "0"}
-    try:
-        with httpx.stream(
-            "GET", f"{server.url}/v1/changes", headers=headers, timeout=timeout
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    body = json.loads(line[6:])
-                    if body.get("account") == account:
-                        found.append(body)
-    except httpx.ReadTimeout:
-        pass
-    return found

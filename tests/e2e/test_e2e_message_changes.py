@@ -12,7 +12,6 @@ and Trash, expunges) within it, so a second announcement would be seen here.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_kit import change_events
 
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
@@ -96,7 +96,7 @@ def _entry(api: httpx.Client, account: str, path: str, message_id: str) -> dict[
 def _settled(server: MailwireServer, account: str) -> list[dict[str, Any]]:
     """The account's events once the sync engine had time to see the changes itself."""
     time.sleep(SETTLE_S)
-    return _changes(server, account)
+    return change_events(server, account)
 
 
 def _about(events: list[dict[str, Any]], name: str, message_id: str) -> list[dict[str, Any]]:
@@ -433,22 +433,3 @@ def test_bulk_error_paths(
 def _uids(api: httpx.Client, mailbox: Mailbox, subjects: set[str]) -> str:
     listed = _list(api, mailbox.account, "INBOX")
     return ",".join(str(m["uid"]) for m in listed if m["subject"] in subjects)
-
-
-def _changes(server: MailwireServer, account: str) -> list[dict[str, Any]]:
-    """Every change event of `account` so far (the stream read until it goes quiet)."""
-    found: list[dict[str, Any]] = []
-    timeout = httpx.Timeout(5.0, read=1.0)
-    headers = {"Authorization": f"Bearer {server.token}", "Last-Event-ID": "0"}
-    try:
-        with httpx.stream(
-            "GET", f"{server.url}/v1/changes", headers=headers, timeout=timeout
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    body = json.loads(line[6:])
-                    if body.get("account") == account:
-                        found.append(body)
-    except httpx.ReadTimeout:
-        pass
-    return found

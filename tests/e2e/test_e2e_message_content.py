@@ -10,15 +10,14 @@ corpus says; `markAsSeen` must be announced by exactly one `messageUpdated`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
+from e2e_kit import change_events
 
 from mailwire.testing.corpus import CorpusMessage, corpus
 from mailwire.testing.dovecot import Dovecot, MailUser
@@ -157,7 +156,7 @@ def test_mark_as_seen_is_announced_once(
     time.sleep(3.0)  # the sync engine sees the same change on its IDLE connection
     updates = [
         event
-        for event in _changes(server, account)
+        for event in change_events(server, account)
         if event["event"] == "messageUpdated" and event["data"]["id"] == message_id
     ]
     assert len(updates) == 1
@@ -188,25 +187,6 @@ def test_a_missing_part_of_a_real_message_is_404(
     response = api.get(f"/v1/account/{account}/attachment/{ids['plain_7bit']}9")
     assert response.status_code == 404
     assert response.json()["code"] == "AttachmentNotFound"
-
-
-def _changes(server: MailwireServer, account: str) -> list[dict[str, Any]]:
-    """Every change event of `account` so far (the stream read until it goes quiet)."""
-    found: list[dict[str, Any]] = []
-    timeout = httpx.Timeout(5.0, read=1.0)
-    headers = {"Authorization": f"Bearer {server.token}", "Last-Event-ID": "0"}
-    try:
-        with httpx.stream(
-            "GET", f"{server.url}/v1/changes", headers=headers, timeout=timeout
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    body = json.loads(line[6:])
-                    if body.get("account") == account:
-                        found.append(body)
-    except httpx.ReadTimeout:
-        pass
-    return found
 
 
 def test_web_safe_html_embeds_inline_images_and_is_sanitised(

@@ -10,7 +10,6 @@ has seen them on its own connection.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from e2e_kit import change_events
 
 from mailwire.api.models.messages import UPLOAD_BODY_LIMIT
 from mailwire.testing.dovecot import Dovecot, MailUser
@@ -308,7 +308,7 @@ def test_upload_is_announced_exactly_once(
     time.sleep(SETTLE_S)
     announced = [
         event
-        for event in _changes(server, account)
+        for event in change_events(server, account)
         if event["event"] == "messageNew" and event["data"]["id"] == uploaded
     ]
     assert len(announced) == 1
@@ -358,22 +358,3 @@ def _listed(api: httpx.Client, account: str, path: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     messages: list[dict[str, Any]] = response.json()["messages"]
     return messages
-
-
-def _changes(server: MailwireServer, account: str) -> list[dict[str, Any]]:
-    """Every change event of `account` so far (the stream read until it goes quiet)."""
-    found: list[dict[str, Any]] = []
-    timeout = httpx.Timeout(5.0, read=1.0)
-    headers = {"Authorization": f"Bearer {server.token}", "Last-Event-ID": "0"}
-    try:
-        with httpx.stream(
-            "GET", f"{server.url}/v1/changes", headers=headers, timeout=timeout
-        ) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    body = json.loads(line[6:])
-                    if body.get("account") == account:
-                        found.append(body)
-    except httpx.ReadTimeout:
-        pass
-    return found
