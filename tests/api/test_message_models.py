@@ -33,10 +33,6 @@ from mailwire.api.models.mailboxes import (
 )
 from mailwire.api.models.messages import (
     MAX_FLAGS,
-    MAX_RECIPIENTS,
-    MAX_UPLOAD_ATTACHMENTS,
-    MAX_UPLOAD_BYTES,
-    MAX_UPLOAD_HEADERS,
     AttachmentId,
     BulkDeleteQuery,
     BulkQuery,
@@ -57,17 +53,23 @@ from mailwire.api.models.messages import (
     MessagesUpdate,
     MessageUpdate,
     MessageUpdateResponse,
-    MessageUpload,
-    MessageUploadResponse,
     TextQuery,
     TextResponse,
-    decoded_size,
 )
 from mailwire.api.models.search import (
     MAX_EMAIL_IDS,
     MAX_HEADER_TERMS,
     SearchBody,
     SearchParams,
+)
+from mailwire.api.models.uploads import (
+    MAX_RECIPIENTS,
+    MAX_UPLOAD_ATTACHMENTS,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_HEADERS,
+    MessageUpload,
+    MessageUploadResponse,
+    decoded_size,
 )
 from mailwire.domain.messages import MessageRecord, encode_message_id, message_summary
 

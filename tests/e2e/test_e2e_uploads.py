@@ -20,7 +20,7 @@ import httpx
 import pytest
 from e2e_kit import change_events
 
-from mailwire.api.models.messages import UPLOAD_BODY_LIMIT
+from mailwire.api.models.uploads import UPLOAD_BODY_LIMIT
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
 

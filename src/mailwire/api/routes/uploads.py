@@ -17,7 +17,7 @@ from fastapi import APIRouter
 
 from mailwire.api.forwarding import OwnedAccount
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses
-from mailwire.api.models.messages import (
+from mailwire.api.models.uploads import (
     UPLOAD_BODY_LIMIT,
     Address,
     MessageUpload,
