@@ -37,6 +37,7 @@ from mailwire.domain.events import Event
 from mailwire.domain.mailboxes import MailboxRecord
 from mailwire.domain.message_events import Announce, message_updated
 from mailwire.domain.messages import (
+    MESSAGE_ID_LENGTH,
     FlagState,
     MessageKey,
     MessageRecord,
@@ -198,18 +199,18 @@ class MessageContentService:
     async def source(self, account_id: str, message_id: str) -> Download:
         """The raw message (RFC 5322), streamed."""
         found = await self.locate(account_id, message_id)
-        chunks = self._stream(account_id, found, None, decode=None)
+        chunks = self._stream(account_id, found, None)
         return Download("message/rfc822", None, await _primed(chunks))
 
     async def attachment(self, account_id: str, attachment_id: str) -> Download:
         """One attachment, decoded, streamed (`attachment_id` = message id + part number)."""
-        message_id, part = attachment_id[:16], attachment_id[16:]
+        message_id, part = attachment_id[:MESSAGE_ID_LENGTH], attachment_id[MESSAGE_ID_LENGTH:]
         found = await self.locate(account_id, message_id)
         listed = (found.record.structure or {}).get("attachments") or []
         entry = next((a for a in listed if a.get("part") == part), None)
         if entry is None:
             raise NotFoundError("No attachment has this id", code="AttachmentNotFound")
-        chunks = self._stream(account_id, found, part, decode="auto")
+        chunks = self._stream(account_id, found, part)
         return Download(
             str(entry.get("contentType") or "application/octet-stream"),
             entry.get("filename"),
@@ -302,12 +303,13 @@ class MessageContentService:
         return state.flags
 
     async def _stream(
-        self, account_id: str, found: Located, part: str | None, *, decode: str | None
+        self, account_id: str, found: Located, part: str | None
     ) -> AsyncIterator[bytes]:
+        """The raw message (`part` None), or one part decoded from its transfer encoding."""
         folder, key = found.folder, found.key
         async with self._connection(account_id) as ops:
             decoder: TransferDecoder | None = None
-            if decode == "auto" and part is not None:
+            if part is not None:
                 live = await ops.fetch_message(folder.path, key.uid, uid_validity=key.uid_validity)
                 node = find_part(live.bodystructure, part) if live.bodystructure else None
                 decoder = TransferDecoder(node.encoding if isinstance(node, SinglePart) else None)
