@@ -222,3 +222,74 @@ events = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
 )
+
+#: Instance-wide settings (`/v1/settings`), one row per key, the value in the
+#: API's own JSON shape. Secret settings (`serviceSecret`) live in `secrets`.
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+#: Custom webhook routes: a target, headers and the filter/map functions that
+#: pick and reshape the events sent there. `version` grows with every edit,
+#: `match_count` with every event the filter accepted; `error` is the latest
+#: failure (cleared by a success) and `error_log` the last few, newest first.
+webhook_routes = sa.Table(
+    "webhook_routes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=True),
+    sa.Column("target_url", sa.String(2048), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("custom_headers", sa.JSON, nullable=False),
+    sa.Column("filter_fn", sa.Text, nullable=True),
+    sa.Column("map_fn", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("match_count", sa.BigInteger, nullable=False),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("error_log", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+#: Durable jobs (webhook deliveries now; sends and exports later). A job runs
+#: when `state` is waiting and `run_at` has passed, and no earlier unfinished job
+#: shares its `ordering_key` (per-account order). `owner`/`lease_expires` mark a
+#: claimed job; a lease that expires returns the job to its queue. `dedupe_key`
+#: makes producing a job idempotent (e.g. one delivery per event and route).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(32), nullable=False),
+    sa.Column("ordering_key", sa.String(600), nullable=True),
+    sa.Column("dedupe_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("attempts_made", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("run_at", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.JSON, nullable=True),
+    sa.Index("ix_jobs_queue_state_run_at", "queue", "state", "run_at"),
+    sa.Index("ix_jobs_queue_ordering_key_id", "queue", "ordering_key", "id"),
+)
+
+#: Per-queue controls (`/v1/settings/queue/{queue}`): paused, and how many jobs
+#: of the queue each process runs at once. A queue without a row uses defaults.
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
