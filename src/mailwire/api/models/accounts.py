@@ -116,8 +116,12 @@ class OAuth2Body(RequestModel):
 
 
 class CustomHeader(RequestModel):
-    key: str = Field(min_length=1, max_length=1024)
-    value: str = Field("", max_length=10240)
+    """An extra HTTP header for webhook requests. The name must be an RFC 9110 token
+    and the value may hold no control character but tab, so that a header can never
+    end early and smuggle another header or a body into the request."""
+
+    key: str = Field(min_length=1, max_length=1024, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    value: str = Field("", max_length=10240, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")
 
 
 #: Sections that may be `false` ("none of this") instead of an object.
