@@ -14,9 +14,11 @@ from mailwire.services.message_changes import MessageChangeService
 from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
 from mailwire.services.search import SearchService
+from mailwire.services.settings import SettingsService
 from mailwire.services.tokens import TokenService
 from mailwire.services.uploads import UploadService
 from mailwire.services.verify import VerifyService
+from mailwire.services.webhook_routes import WebhookRouteService
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
 
@@ -37,6 +39,8 @@ class Services:
     message_changes: MessageChangeService
     folders: FolderService
     uploads: UploadService
+    settings: SettingsService
+    webhook_routes: WebhookRouteService
 
     @classmethod
     def build(cls, store: Store, *, clock: Clock = now_ms) -> Services:
@@ -56,4 +60,6 @@ class Services:
             message_changes=MessageChangeService(store, messages, connections),
             folders=FolderService(store, connections),
             uploads=UploadService(store, connections, MessageContentService(store, connections)),
+            webhook_routes=WebhookRouteService(store),
+            settings=SettingsService(store),
         )
