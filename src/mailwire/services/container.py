@@ -14,7 +14,6 @@ from mailwire.services.message_changes import MessageChangeService
 from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
 from mailwire.services.search import SearchService
-from mailwire.services.settings import SettingsService
 from mailwire.services.tokens import TokenService
 from mailwire.services.uploads import UploadService
 from mailwire.services.verify import VerifyService
@@ -39,7 +38,6 @@ class Services:
     message_changes: MessageChangeService
     folders: FolderService
     uploads: UploadService
-    settings: SettingsService
     webhook_routes: WebhookRouteService
 
     @classmethod
@@ -61,5 +59,4 @@ class Services:
             folders=FolderService(store, connections),
             uploads=UploadService(store, connections, MessageContentService(store, connections)),
             webhook_routes=WebhookRouteService(store),
-            settings=SettingsService(store),
         )

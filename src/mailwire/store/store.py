@@ -22,14 +22,12 @@ from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.index import IndexStore
 from mailwire.store.index_search import IndexSearch
-from mailwire.store.jobs import JobStore
 from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
 from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.secret_file import SECRET_FILE_NAME, read_secret_file, write_secret_file
 from mailwire.store.secrets import SecretStore
-from mailwire.store.settings import SettingsStore
 from mailwire.store.tokens import TokenStore
 from mailwire.store.webhook_routes import WebhookRouteStore
 from mailwire.types import Clock, now_ms
@@ -51,11 +49,7 @@ class Store:
     account_logs: AccountLogStore
     #: Searches of the message index (`POST /search`).
     search: IndexSearch
-    #: Durable jobs and queue controls (webhook deliveries).
-    jobs: JobStore
     webhook_routes: WebhookRouteStore
-    #: Instance-wide settings (`/v1/settings`).
-    settings: SettingsStore
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -89,9 +83,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         accounts=AccountStore(database, secrets, keys, clock=clock),
         account_logs=AccountLogStore(database, clock=clock),
         search=IndexSearch(database),
-        jobs=JobStore(database, clock=clock),
         webhook_routes=WebhookRouteStore(database, clock=clock),
-        settings=SettingsStore(database, secrets, clock=clock),
     )
 
 
