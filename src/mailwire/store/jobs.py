@@ -1,0 +1,556 @@
+"""Durable jobs: enqueue, claim with per-key ordering and leases, finish, dead letter.
+
+Theory of operation
+-------------------
+A job is a row of `jobs`. Its life: `waiting` -> (claimed) `active` -> one of
+`completed`, `waiting` again (a retry, with `run_at` in the future: reported as
+`delayed`), or `failed` (the dead letter, kept until requeued or pruned).
+`requeue` brings a failed job back to `waiting` with its attempts reset.
+
+Ordering. Jobs sharing a (queue, ordering_key) run one at a time, in id order:
+a job is claimable only when no job of the same queue and key with a smaller id
+is still waiting (due or delayed) or active. Dead letters do not block their key,
+so one undeliverable event cannot stall an account forever; a requeued dead
+letter keeps its old id and so goes before the key's later jobs not yet started.
+
+Id order is commit order. On SQLite writers are serialised (`BEGIN IMMEDIATE`).
+On PostgreSQL a sequence hands ids out at insert time, so two concurrent
+enqueues could commit in the other order and a claimer could run a later job of
+a key before an earlier one became visible; enqueue therefore takes a
+transaction-scoped advisory lock per queue before inserting, which makes the
+enqueues of one queue commit in id order.
+
+Claiming. One write transaction selects the due candidates (oldest first) that
+pass the ordering rule, `FOR UPDATE SKIP LOCKED` on PostgreSQL so concurrent
+claimers in other processes skip rows another claimer is taking, then marks each
+`active` with an UPDATE that re-checks both the state and the ordering rule, so
+a row counts as won only if that UPDATE changed it. (An advisory lock per queue
+would serialise claimers too, but also make every claimer of a busy queue wait
+for the others; skipping locked rows lets them proceed side by side.) On SQLite
+the single writer makes the same statements safe without row locks.
+
+Leases. A claim sets `owner` and `lease_expires`; the owner renews while the
+handler runs. An active job whose lease expired (its process died or stalled)
+is claimable again; claiming counts an attempt, so a job that kills its process
+every time reaches `max_attempts` and is dead-lettered by the next claim instead
+of being handed out again. Finishing calls name the owner: a process that lost
+its lease cannot record an outcome over the new owner's.
+
+Times are epoch milliseconds from the injected clock, as everywhere in the store.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailwire.store.database import Database
+from mailwire.store.schema import jobs, meta, queues
+from mailwire.types import Clock, now_ms
+
+#: Attempts before a job is dead-lettered, unless the producer says otherwise.
+DEFAULT_MAX_ATTEMPTS = 10
+#: Jobs one claim hands out at most (a runner asks for its free slots).
+MAX_CLAIM = 100
+#: Rows per INSERT statement (well under both drivers' bind-parameter limits).
+INSERT_CHUNK = 500
+#: Error texts are cut to this many characters before they are stored.
+MAX_ERROR_LENGTH = 2000
+#: Dead letters one `failed` call returns at most.
+MAX_FAILED_PAGE = 500
+#: Key prefix of producer cursors in `meta`.
+CURSOR_PREFIX = "cursor:"
+#: Arbitrary high bits naming the job queues' advisory locks (see the module docstring).
+_ENQUEUE_LOCK_BASE = 0x4A0B_0000_0000
+
+#: Longest queue name, ordering key and dedupe key the schema stores.
+MAX_QUEUE_NAME = 32
+MAX_ORDERING_KEY = 600
+MAX_DEDUPE_KEY = 200
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    ACTIVE = "active"
+    #: Waiting with `run_at` in the future (stored as waiting).
+    DELAYED = "delayed"
+    COMPLETED = "completed"
+    #: The dead letter: no attempt left, or failed for good.
+    FAILED = "failed"
+
+
+#: Stored states that hold back later jobs of the same ordering key.
+_UNFINISHED = (str(JobState.WAITING), str(JobState.ACTIVE))
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to enqueue. `run_at` None means now."""
+
+    queue: str
+    payload: dict[str, Any]
+    ordering_key: str | None = None
+    dedupe_key: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    run_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.queue) <= MAX_QUEUE_NAME:
+            raise ValueError(f"a queue name is 1 to {MAX_QUEUE_NAME} characters")
+        if self.ordering_key is not None and len(self.ordering_key) > MAX_ORDERING_KEY:
+            raise ValueError(f"an ordering key is at most {MAX_ORDERING_KEY} characters")
+        if self.dedupe_key is not None and len(self.dedupe_key) > MAX_DEDUPE_KEY:
+            raise ValueError(f"a dedupe key is at most {MAX_DEDUPE_KEY} characters")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts is at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A stored job. `attempts_made` counts claims, this one included once claimed."""
+
+    id: int
+    queue: str
+    ordering_key: str | None
+    dedupe_key: str | None
+    payload: dict[str, Any]
+    attempts_made: int
+    max_attempts: int
+    run_at: int
+    created_at: int
+    state: JobState
+    #: The latest failure's text (kept after a requeue, cleared by nothing).
+    last_error: str | None = None
+    updated_at: int = 0
+    finished_at: int | None = None
+    owner: str | None = None
+    lease_expires: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """A queue's controls. `concurrency` None: each runner uses its own default."""
+
+    name: str
+    paused: bool = False
+    concurrency: int | None = None
+
+
+class JobStore:
+    """The `jobs`, `queues` and cursor rows; see the module docstring."""
+
+    def __init__(self, database: Database, *, clock: Clock = now_ms) -> None:
+        self._db = database
+        self._clock = clock
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+
+    # ------------------------------------------------------------------ producing
+
+    def subscribe(self, queue: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` after each enqueue into `queue` in this process; returns an
+        unsubscribe function. Runners use it to start at once instead of at their
+        next poll (other processes still find the jobs by polling)."""
+        callbacks = self._listeners.setdefault(queue, [])
+        callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return unsubscribe
+
+    async def enqueue(
+        self, new_jobs: Sequence[NewJob], *, cursor: tuple[str, int] | None = None
+    ) -> int:
+        """Insert `new_jobs` (a known dedupe key is skipped) and, in the same
+        transaction, set the cursor `(name, seq)`; returns how many were inserted."""
+        now = self._clock()
+        inserted = 0
+        async with self._db.write() as conn:
+            if not self._db.is_sqlite:
+                for queue in sorted({job.queue for job in new_jobs}):
+                    await conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(queue)}
+                    )
+            if cursor is not None:
+                await _set_cursor(self._db, conn, *cursor, now=now)
+            rows = [_new_row(job, now) for job in new_jobs]
+            for start in range(0, len(rows), INSERT_CHUNK):
+                statement = (
+                    self._db.insert(jobs)
+                    .values(rows[start : start + INSERT_CHUNK])
+                    .on_conflict_do_nothing()
+                )
+                inserted += (await conn.execute(statement)).rowcount
+        for queue in {job.queue for job in new_jobs}:
+            self._wake(queue)
+        return inserted
+
+    def _wake(self, queue: str) -> None:
+        for callback in list(self._listeners.get(queue, ())):
+            callback()
+
+    async def cursor(self, name: str) -> int:
+        """The position last recorded under `name` by `enqueue`; 0 before the first."""
+        statement = sa.select(meta.c.value).where(meta.c.key == CURSOR_PREFIX + name)
+        async with self._db.read() as conn:
+            value = (await conn.execute(statement)).scalar()
+        return int(value) if value is not None else 0
+
+    # ------------------------------------------------------------------ running
+
+    async def claim(self, queue: str, *, owner: str, limit: int, lease_ms: int) -> list[Job]:
+        """Mark up to `limit` runnable jobs of `queue` active for `owner`; nothing
+        while the queue is paused. Oldest first, at most one per ordering key."""
+        limit = min(limit, MAX_CLAIM)
+        if limit <= 0:
+            return []
+        now = self._clock()
+        claimed: list[Job] = []
+        async with self._db.write() as conn:
+            if (await _queue_row(conn, queue)).paused:
+                return []
+            await _bury_exhausted(conn, queue, now)
+            candidates = (
+                sa.select(jobs.c.id)
+                .where(jobs.c.queue == queue, _runnable(now), _head_of_key())
+                .order_by(jobs.c.id)
+                .limit(limit)
+            )
+            if not self._db.is_sqlite:
+                candidates = candidates.with_for_update(skip_locked=True, of=jobs)
+            for job_id in (await conn.execute(candidates)).scalars().all():
+                result = await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, _runnable(now), _head_of_key())
+                    .values(
+                        state=str(JobState.ACTIVE),
+                        owner=owner,
+                        lease_expires=now + lease_ms,
+                        attempts_made=jobs.c.attempts_made + 1,
+                        updated_at=now,
+                    )
+                    .returning(*jobs.c)
+                )
+                row = result.first()
+                if row is not None:
+                    claimed.append(_job(row._mapping, now))
+        return claimed
+
+    async def renew(self, job_ids: Sequence[int], owner: str, *, lease_ms: int) -> set[int]:
+        """Extend `owner`'s leases on `job_ids`; returns the ids it still holds."""
+        if not job_ids:
+            return set()
+        now = self._clock()
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                jobs.update()
+                .where(_held(job_ids, owner))
+                .values(lease_expires=now + lease_ms, updated_at=now)
+                .returning(jobs.c.id)
+            )
+            return {int(job_id) for job_id in result.scalars().all()}
+
+    async def complete(self, job_id: int, owner: str) -> bool:
+        """Mark the job done; False when `owner` no longer holds it."""
+        now = self._clock()
+        return await self._finish(job_id, owner, state=JobState.COMPLETED, finished_at=now)
+
+    async def retry_later(self, job_id: int, owner: str, error: str, run_at: int) -> bool:
+        """Put the job back to run at `run_at`, recording `error`; False if not held."""
+        return await self._finish(
+            job_id, owner, state=JobState.WAITING, run_at=run_at, last_error=_cut(error)
+        )
+
+    async def dead_letter(self, job_id: int, owner: str, error: str) -> bool:
+        """Move the job to the dead letter with `error`; False if not held."""
+        now = self._clock()
+        return await self._finish(
+            job_id, owner, state=JobState.FAILED, finished_at=now, last_error=_cut(error)
+        )
+
+    async def release(self, job_id: int, owner: str) -> bool:
+        """Give a job back untried (its handler was stopped, not failed): waiting, due
+        now, the attempt not counted. False if `owner` no longer holds it."""
+        return await self._finish(
+            job_id,
+            owner,
+            state=JobState.WAITING,
+            run_at=self._clock(),
+            attempts_made=sa.func.max(jobs.c.attempts_made - 1, 0)
+            if self._db.is_sqlite
+            else sa.func.greatest(jobs.c.attempts_made - 1, 0),
+        )
+
+    async def _finish(self, job_id: int, owner: str, *, state: JobState, **values: Any) -> bool:
+        now = self._clock()
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                jobs.update()
+                .where(_held([job_id], owner))
+                .values(state=str(state), owner=None, lease_expires=None, updated_at=now, **values)
+            )
+        return result.rowcount == 1
+
+    # ------------------------------------------------------------------ inspecting
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(jobs.select().where(jobs.c.id == job_id))).first()
+        return None if row is None else _job(row._mapping, self._clock())
+
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        """How many jobs of `queue` are in each state (every state present)."""
+        now = self._clock()
+        reported = sa.case(
+            (
+                sa.and_(jobs.c.state == str(JobState.WAITING), jobs.c.run_at > now),
+                str(JobState.DELAYED),
+            ),
+            else_=jobs.c.state,
+        ).label("reported")
+        statement = (
+            sa.select(reported, sa.func.count()).where(jobs.c.queue == queue).group_by(reported)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        found = {JobState(state): 0 for state in JobState}
+        for state, count in rows:
+            found[JobState(state)] = int(count)
+        return found
+
+    async def failed(self, queue: str, limit: int = 100, after_id: int = 0) -> list[Job]:
+        """Dead letters of `queue` with an id above `after_id`, oldest first."""
+        limit = max(1, min(limit, MAX_FAILED_PAGE))
+        statement = (
+            jobs.select()
+            .where(
+                jobs.c.queue == queue,
+                jobs.c.state == str(JobState.FAILED),
+                jobs.c.id > after_id,
+            )
+            .order_by(jobs.c.id)
+            .limit(limit)
+        )
+        now = self._clock()
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_job(row._mapping, now) for row in rows]
+
+    async def requeue(self, job_id: int) -> bool:
+        """A dead letter back to waiting, due now, attempts reset; False if the job
+        is unknown or not a dead letter."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.state == str(JobState.FAILED))
+                .values(
+                    state=str(JobState.WAITING),
+                    attempts_made=0,
+                    run_at=now,
+                    finished_at=None,
+                    updated_at=now,
+                )
+            )
+        requeued = result.rowcount == 1
+        if requeued:
+            job = await self.get(job_id)
+            if job is not None:
+                self._wake(job.queue)
+        return requeued
+
+    async def prune(
+        self,
+        queue: str,
+        older_than: int,
+        *,
+        keep: int | None = None,
+        failed_older_than: int | None = None,
+    ) -> int:
+        """Delete completed jobs of `queue` finished before `older_than` and, when
+        `keep` is set, all but the newest `keep` completed ones; dead letters only
+        when `failed_older_than` is given. Returns how many rows went."""
+        done = sa.and_(jobs.c.queue == queue, jobs.c.state == str(JobState.COMPLETED))
+        conditions: list[sa.ColumnElement[bool]] = [sa.and_(done, jobs.c.finished_at < older_than)]
+        if failed_older_than is not None:
+            conditions.append(
+                sa.and_(
+                    jobs.c.queue == queue,
+                    jobs.c.state == str(JobState.FAILED),
+                    jobs.c.finished_at < failed_older_than,
+                )
+            )
+        async with self._db.write() as conn:
+            if keep is not None:
+                boundary = (
+                    await conn.execute(
+                        sa.select(jobs.c.id)
+                        .where(done)
+                        .order_by(jobs.c.id.desc())
+                        .offset(max(0, keep))
+                        .limit(1)
+                    )
+                ).scalar()
+                if boundary is not None:
+                    conditions.append(sa.and_(done, jobs.c.id <= boundary))
+            result = await conn.execute(jobs.delete().where(sa.or_(*conditions)))
+        return result.rowcount
+
+    # ------------------------------------------------------------------ queue controls
+
+    async def queue_settings(self, name: str) -> QueueSettings:
+        """The queue's controls; defaults (running, runner's concurrency) without a row."""
+        async with self._db.read() as conn:
+            return await _queue_row(conn, name)
+
+    async def set_queue(
+        self, name: str, *, paused: bool | None = None, concurrency: int | None = None
+    ) -> QueueSettings:
+        """Change what is given, keep the rest; returns the queue's controls after."""
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("concurrency is at least 1")
+        now = self._clock()
+        async with self._db.write() as conn:
+            current = await _queue_row(conn, name)
+            wanted = QueueSettings(
+                name=name,
+                paused=current.paused if paused is None else paused,
+                concurrency=current.concurrency if concurrency is None else concurrency,
+            )
+            row = {
+                "paused": wanted.paused,
+                # 0 in the row means "no value": the runner's own default applies.
+                "concurrency": wanted.concurrency or 0,
+                "updated_at": now,
+            }
+            insert = self._db.insert(queues).values(name=name, **row)
+            await conn.execute(insert.on_conflict_do_update(index_elements=["name"], set_=row))
+        return wanted
+
+
+# ---------------------------------------------------------------------- statements
+
+
+def _runnable(now: int) -> sa.ColumnElement[bool]:
+    """Due and waiting, or active with an expired lease."""
+    return sa.or_(
+        sa.and_(jobs.c.state == str(JobState.WAITING), jobs.c.run_at <= now),
+        sa.and_(jobs.c.state == str(JobState.ACTIVE), jobs.c.lease_expires < now),
+    )
+
+
+def _head_of_key() -> sa.ColumnElement[bool]:
+    """No earlier unfinished job of the same queue and ordering key (NULL keys: none)."""
+    earlier = jobs.alias("earlier")
+    return ~sa.exists(
+        sa.select(earlier.c.id).where(
+            earlier.c.queue == jobs.c.queue,
+            earlier.c.ordering_key == jobs.c.ordering_key,
+            earlier.c.id < jobs.c.id,
+            earlier.c.state.in_(_UNFINISHED),
+        )
+    )
+
+
+def _held(job_ids: Sequence[int], owner: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        jobs.c.id.in_(list(job_ids)),
+        jobs.c.owner == owner,
+        jobs.c.state == str(JobState.ACTIVE),
+    )
+
+
+async def _bury_exhausted(conn: AsyncConnection, queue: str, now: int) -> None:
+    """Dead-letter expired-lease jobs that used their last attempt (their process
+    died or stalled on every try); otherwise the next claim would run them again."""
+    await conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.queue == queue,
+            jobs.c.state == str(JobState.ACTIVE),
+            jobs.c.lease_expires < now,
+            jobs.c.attempts_made >= jobs.c.max_attempts,
+        )
+        .values(
+            state=str(JobState.FAILED),
+            owner=None,
+            lease_expires=None,
+            finished_at=now,
+            updated_at=now,
+            last_error="the lease expired on the last attempt (its runner stopped or stalled)",
+        )
+    )
+
+
+async def _queue_row(conn: AsyncConnection, name: str) -> QueueSettings:
+    statement = sa.select(queues.c.paused, queues.c.concurrency).where(queues.c.name == name)
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return QueueSettings(name=name)
+    return QueueSettings(name=name, paused=bool(row.paused), concurrency=row.concurrency or None)
+
+
+async def _set_cursor(
+    database: Database, conn: AsyncConnection, name: str, seq: int, *, now: int
+) -> None:
+    row = {"value": str(int(seq)), "updated_at": now}
+    insert = database.insert(meta).values(key=CURSOR_PREFIX + name, **row)
+    await conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=row))
+
+
+def _new_row(job: NewJob, now: int) -> dict[str, Any]:
+    return {
+        "queue": job.queue,
+        "ordering_key": job.ordering_key,
+        "dedupe_key": job.dedupe_key,
+        "state": str(JobState.WAITING),
+        "payload": job.payload,
+        "attempts_made": 0,
+        "max_attempts": job.max_attempts,
+        "run_at": now if job.run_at is None else job.run_at,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+        "owner": None,
+        "lease_expires": None,
+        "last_error": None,
+    }
+
+
+def _lock_key(queue: str) -> int:
+    return _ENQUEUE_LOCK_BASE + zlib.crc32(queue.encode())
+
+
+def _cut(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def _job(row: sa.RowMapping, now: int) -> Job:
+    state = JobState(row["state"])
+    if state is JobState.WAITING and int(row["run_at"]) > now:
+        state = JobState.DELAYED
+    error = row["last_error"]
+    return Job(
+        id=int(row["id"]),
+        queue=row["queue"],
+        ordering_key=row["ordering_key"],
+        dedupe_key=row["dedupe_key"],
+        payload=dict(row["payload"]),
+        attempts_made=int(row["attempts_made"]),
+        max_attempts=int(row["max_attempts"]),
+        run_at=int(row["run_at"]),
+        created_at=int(row["created_at"]),
+        state=state,
+        last_error=None if error is None else str(error),
+        updated_at=int(row["updated_at"]),
+        finished_at=None if row["finished_at"] is None else int(row["finished_at"]),
+        owner=row["owner"],
+        lease_expires=None if row["lease_expires"] is None else int(row["lease_expires"]),
+    )
