@@ -22,6 +22,7 @@ from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
 from mailwire.store.index import IndexStore
 from mailwire.store.index_search import IndexSearch
+from mailwire.store.jobs import JobStore
 from mailwire.store.keys import KeySource
 from mailwire.store.migrate import migrate
 from mailwire.store.outbox import OutboxStore
@@ -49,6 +50,8 @@ class Store:
     account_logs: AccountLogStore
     #: Searches of the message index (`POST /search`).
     search: IndexSearch
+    #: Durable jobs and queue controls (webhook deliveries).
+    jobs: JobStore
     webhook_routes: WebhookRouteStore
 
     async def ping(self) -> float:
@@ -83,6 +86,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         accounts=AccountStore(database, secrets, keys, clock=clock),
         account_logs=AccountLogStore(database, clock=clock),
         search=IndexSearch(database),
+        jobs=JobStore(database, clock=clock),
         webhook_routes=WebhookRouteStore(database, clock=clock),
     )
 
