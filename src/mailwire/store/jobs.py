@@ -305,6 +305,12 @@ class JobStore:
             row = (await conn.execute(jobs.select().where(jobs.c.id == job_id))).first()
         return None if row is None else _job(row._mapping, self._clock())
 
+    async def find(self, dedupe_key: str) -> Job | None:
+        """The job produced under `dedupe_key`, if it is still stored."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(jobs.select().where(jobs.c.dedupe_key == dedupe_key))).first()
+        return None if row is None else _job(row._mapping, self._clock())
+
     async def counts(self, queue: str) -> dict[JobState, int]:
         """How many jobs of `queue` are in each state (every state present)."""
         now = self._clock()
