@@ -78,13 +78,19 @@ class Settings(BaseSettings):
     #: 0 picks a free port per process; otherwise worker i of `--workers N` uses
     #: node_port + i, so the range node_port .. node_port + N - 1 must be free.
     node_port: int = Field(0, ge=0, le=65535)
+    #: Outbound requests made for users (webhooks, routes) may reach loopback,
+    #: private and link-local addresses; cloud metadata stays closed (see `net.egress`).
+    webhook_allow_private: bool = False
+    #: Networks (CIDR) and host names (`hooks.internal`, `*.corp.example`) those
+    #: requests may reach even though they are not public.
+    webhook_allow: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("previous_secrets", "trusted_proxies", mode="before")
+    @field_validator("previous_secrets", "trusted_proxies", "webhook_allow", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -130,6 +136,25 @@ class Settings(BaseSettings):
         for entry in value:
             ipaddress.ip_network(entry, strict=False)  # raises ValueError on bad input
         return value
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _webhook_allow(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        checked: list[str] = []
+        for entry in value:
+            wildcard = entry.startswith("*.")
+            name = entry.removeprefix("*.").rstrip(".").lower()
+            try:
+                checked.append(str(ipaddress.ip_network(entry, strict=False)))
+                continue
+            except ValueError:
+                pass
+            # A last label of digits or 0x-hex is an IPv4 number in disguise, not a name.
+            numeric = re.fullmatch(r"[0-9]+|0x[0-9a-f]*", name.rpartition(".")[2])
+            if not _HOST_NAME.fullmatch(name) or numeric:
+                raise ValueError(f"{entry!r} is neither a network (CIDR) nor a host name")
+            checked.append(f"*.{name}" if wildcard else name)
+        return tuple(checked)
 
     @field_validator("node_host")
     @classmethod
