@@ -127,7 +127,9 @@ class WebhookReceiver:
         server = _Server((self._host, port), _Handler)
         server.receiver = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True, name="receiver")
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), daemon=True, name="receiver"
+        )
         self._thread.start()
         return self
 

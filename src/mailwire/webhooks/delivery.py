@@ -1,0 +1,254 @@
+"""One delivery attempt of one webhook job: decide, sign, POST, classify.
+
+A job (made by `webhooks.relay`) holds the event id, the account, the event
+name, the formatted envelope, and for a custom route its id, target and
+headers (and the mapped body, if its map function gave one). At delivery the
+conditions are checked again, in the reference's order, and a job that fails
+one ends as done without a request:
+
+1. the account is gone (only `accountDeleted` is sent for a missing account);
+2. `webhooksEnabled` is off (custom routes included);
+3. a custom route is now disabled or has no target;
+4. no target URL: route target, else the account's `webhooks`, else the global one;
+5. default route: the event is not in `webhookEvents`, or `inboxNewOnly` hides it.
+
+Then the request: the body as compact JSON (or the mapped body), headers as
+`webhooks.signing` sets them, the URL through the egress guard. Outcomes:
+2xx is done; a refused target or a 3xx fails the job at once (a redirect is
+never followed); anything else (4xx, 5xx, timeout, connection error) fails
+the attempt and the runner retries it with backoff, then dead-letters it.
+
+Logs carry the job and event ids, the account, the status and the target's
+origin; never the body, the URL's userinfo, the secret or header values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from mailwire.domain.events import EventName
+from mailwire.jobs.model import Done, Fail, Job, Outcome, Retry
+from mailwire.logs import get_logger
+from mailwire.types import Clock, now_ms
+from mailwire.webhooks.config import AccountHooks, Header, SettingsCache, custom_headers
+from mailwire.webhooks.envelope import body_bytes
+from mailwire.webhooks.relay import default_route_sends
+from mailwire.webhooks.signing import RequestFacts, request_headers, split_userinfo
+
+log = get_logger(__name__)
+
+#: Per-attempt limit covering connect, response and body (the reference's 30 s).
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class Refused(Exception):
+    """The egress guard refused the target: a permanent failure, never retried."""
+
+
+class Sender(Protocol):
+    """POSTs one request through the egress guard; returns the HTTP status.
+
+    Raises `Refused` when the guard refuses the target; any other exception
+    is a failed attempt (timeout, connection error...).
+    """
+
+    async def send(
+        self, url: str, body: bytes, headers: Sequence[Header], time_limit: float
+    ) -> int: ...
+
+
+class DeliveryJob(Protocol):
+    @property
+    def id(self) -> int | str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def attempts_made(self) -> int: ...
+    @property
+    def created_at(self) -> int: ...
+
+
+class AccountRecord(Protocol):
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
+
+class AccountLookup(Protocol):
+    async def get(self, account_id: str) -> AccountRecord | None: ...
+
+
+class RouteRecord(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def target_url(self) -> str | None: ...
+    @property
+    def custom_headers(self) -> tuple[tuple[str, str], ...]: ...
+
+
+class RouteLookup(Protocol):
+    async def get(self, route_id: str) -> RouteRecord | None: ...
+
+
+Kind = Literal["sent", "skipped", "retry", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one attempt ended: sent (2xx), skipped (a check said no), retry, fail."""
+
+    kind: Kind
+    detail: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: str
+    route_id: str | None
+    custom: tuple[Header, ...]
+    account: tuple[Header, ...]
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL, for logs (no userinfo, path or query)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}" + (f":{parts.port}" if parts.port else "")
+
+
+class Delivery:
+    """Delivers webhook jobs; `attempt(job)` is one attempt (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: SettingsCache,
+        accounts: AccountLookup,
+        sender: Sender,
+        routes: RouteLookup | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        clock: Clock = now_ms,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._sender = sender
+        self._routes = routes
+        self._timeout = timeout
+        self._clock = clock
+
+    async def handle(self, job: Job) -> Outcome:
+        """The job runner's handler: one attempt, as the runner's outcome."""
+        result = await self.attempt(job)
+        if result.kind == "retry":
+            return Retry(result.detail)
+        if result.kind == "fail":
+            return Fail(result.detail)
+        return Done()
+
+    async def attempt(self, job: DeliveryJob) -> Attempt:
+        payload = job.payload
+        target = await self._target(payload)
+        if isinstance(target, Attempt):
+            return target
+        body = body_bytes(payload["body"] if "body" in payload else payload.get("payload"))
+        split = split_userinfo(target.url)
+        facts = RequestFacts(
+            job_id=str(job.id),
+            # The job store counts the current claim in `attempts_made`; the header
+            # counts earlier attempts only ("0" on the first try).
+            attempts_made=max(0, job.attempts_made - 1),
+            queued_seconds=(self._clock() - job.created_at) // 1000,
+            event_id=_event_id(payload),
+            authorization=split.authorization,
+            route_id=target.route_id,
+            custom=target.custom,
+            account=target.account,
+        )
+        headers = request_headers(body, await self._settings.secret(), facts)
+        result = await self._post(split.url, body, headers)
+        log.info(
+            "webhooks.attempt",
+            job=str(job.id),
+            event_id=payload.get("eventId"),
+            account=payload.get("account"),
+            webhook_event=payload.get("event"),
+            route=target.route_id,
+            target=origin(split.url),
+            attempts_made=job.attempts_made,
+            outcome=result.kind,
+            status=result.status,
+            detail=result.detail,
+        )
+        return result
+
+    async def _post(self, url: str, body: bytes, headers: Sequence[Header]) -> Attempt:
+        try:
+            async with asyncio.timeout(self._timeout):
+                status = await self._sender.send(url, body, headers, self._timeout)
+        except Refused as error:
+            return Attempt("fail", f"target refused: {error}")
+        except TimeoutError:
+            return Attempt("retry", f"no answer within {self._timeout:g} s")
+        except Exception as error:  # noqa: BLE001 - any transport failure is a failed attempt
+            return Attempt("retry", f"request failed: {type(error).__name__}: {error}")
+        if 200 <= status < 300:
+            return Attempt("sent", "delivered", status)
+        if 300 <= status < 400:
+            return Attempt("fail", f"redirect ({status}) not followed", status)
+        return Attempt("retry", f"receiver answered {status}", status)
+
+    async def _target(self, payload: Mapping[str, Any]) -> _Target | Attempt:
+        """The URL and headers of this job, or the check that stops it (see module doc)."""
+        account_id = str(payload.get("account"))
+        hooks = AccountHooks()
+        if payload.get("event") != EventName.ACCOUNT_DELETED:
+            account = await self._accounts.get(account_id)
+            if account is None:
+                return Attempt("skipped", "account is gone")
+            hooks = AccountHooks.from_settings(account.settings)
+        settings = await self._settings.get()
+        if not settings.enabled:
+            return Attempt("skipped", "webhooks are disabled")
+        route = payload.get("route")
+        if isinstance(route, Mapping):
+            return await self._route_target(route, hooks)
+        url = hooks.url or settings.url
+        if url is None:
+            return Attempt("skipped", "no webhook URL is set")
+        envelope = payload.get("payload")
+        if not isinstance(envelope, Mapping) or not default_route_sends(settings, envelope):
+            return Attempt("skipped", "the default route does not send this event")
+        return _Target(url, None, settings.headers, hooks.headers)
+
+    async def _route_target(
+        self, route: Mapping[str, Any], hooks: AccountHooks
+    ) -> _Target | Attempt:
+        route_id = str(route.get("id"))
+        url = route.get("url")
+        headers = custom_headers(
+            [{"key": pair[0], "value": pair[1]} for pair in route.get("headers") or ()]
+        )
+        if self._routes is not None:
+            current = await self._routes.get(route_id)
+            if current is None or not current.enabled or not current.target_url:
+                return Attempt("skipped", "the route is gone, disabled or has no target")
+            url, headers = current.target_url, tuple(current.custom_headers)
+        if not isinstance(url, str) or not url:
+            return Attempt("skipped", "the route has no target")
+        return _Target(url, route_id, headers, hooks.headers)
+
+
+def _event_id(payload: Mapping[str, Any]) -> str | None:
+    """The event id header: the job's, unless a mapped body left it out."""
+    if "body" in payload:
+        body = payload["body"]
+        value = body.get("eventId") if isinstance(body, Mapping) else None
+        return str(value) if value is not None else None
+    value = payload.get("eventId")
+    return str(value) if value is not None else None
