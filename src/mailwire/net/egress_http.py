@@ -16,8 +16,9 @@ import httpx
 from mailwire.net.egress_policy import EgressFailed, EgressRefused, FailureKind, Target
 from mailwire.net.tls import client_context
 
-#: The response body is read (so the connection can be reused) up to this many
-#: bytes and discarded; the receiver's answer only matters through its status.
+#: The response body is read up to this many bytes and discarded: the receiver's
+#: answer only matters through its status. (A body read to its end lets a plain-http
+#: connection be reused; one cut short closes it.)
 MAX_RESPONSE_BODY = 64 * 1024
 
 
