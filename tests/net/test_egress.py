@@ -192,6 +192,11 @@ async def test_lookup_failures_are_retryable_dns_failures() -> None:
     assert empty.value.kind == "dns"
 
 
+async def test_a_link_local_answer_with_a_zone_is_refused_even_when_allowed() -> None:
+    resolver = stub({"scoped.test": ["fe80::1%lo"]})
+    assert "zone" in await refused("http://scoped.test/", PRIVATE_OK, resolver)
+
+
 async def test_a_resolver_answer_that_is_not_an_address_is_refused() -> None:
     assert "not an IP address" in await refused(
         "http://odd.test/", resolver=stub({"odd.test": ["x"]})

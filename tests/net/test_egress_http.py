@@ -9,6 +9,7 @@ DNS. Every receiver listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import socket
 import ssl
 import threading
@@ -322,3 +323,11 @@ async def test_a_shared_client_never_reuses_a_tls_connection_for_another_name(
             await post(second, body=b"{}", headers={}, timeout=10, client=client)
     assert caught.value.kind == "tls"
     assert len(receiver.requests) == 1
+
+
+async def test_a_target_whose_url_would_name_another_host_is_refused_before_sending() -> None:
+    # resolve() never builds such a path; a hand-made Target must not slip through.
+    # (The forged host is on loopback too, so even a regression sends nothing outside.)
+    forged = Target("http", "hooks.test", 8080, "@127.0.0.2/", ipaddress.ip_address("127.0.0.1"))
+    with pytest.raises(EgressRefused, match=r"would not go to 127\.0\.0\.1"):
+        await post(forged, body=b"{}", headers={}, timeout=5)

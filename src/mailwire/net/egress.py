@@ -208,6 +208,9 @@ async def _lookup(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
             address = ipaddress.ip_address(text)
         except ValueError:
             raise EgressRefused(f"{host} resolves to {text!r}, not an IP address") from None
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            # A zone (fe80::1%eth0) only means something on this host; the URL cannot carry it.
+            raise EgressRefused(f"{host} resolves to {text}, an address with a zone")
         if address not in addresses:
             addresses.append(address)
     if not addresses:

@@ -82,23 +82,10 @@ async def _post(
     timeout: float,  # noqa: ASYNC109 (the agreed interface; asyncio.timeout inside)
     max_body: int,
 ) -> Response:
-    sent = httpx.Headers({k: v for k, v in headers.items() if k.lower() not in _OURS})
-    sent["Host"] = target.host_header
-    extensions: dict[str, str] = {}
-    if target.scheme == "https" and target.is_name:
-        extensions["sni_hostname"] = target.host
-        sent["Connection"] = "close"
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
-            request = client.build_request(
-                "POST",
-                target.pinned_url,
-                content=body,
-                headers=sent,
-                extensions=extensions,
-                timeout=httpx.Timeout(timeout),
-            )
+            request = _request(client, target, body, headers, timeout)
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 await _drain(response, max_body)
@@ -111,12 +98,40 @@ async def _post(
     except httpx.ConnectError as exc:
         kind: FailureKind = "tls" if _caused_by_tls(exc) else "connect"
         raise EgressFailed(f"{target.url}: cannot connect ({exc})", kind=kind) from None
-    except httpx.LocalProtocolError as exc:
+    except (httpx.LocalProtocolError, httpx.InvalidURL) as exc:
         raise EgressRefused(f"{target.url}: the request cannot be sent ({exc})") from None
     except httpx.HTTPError as exc:
         raise EgressFailed(f"{target.url}: {exc}", kind="protocol") from None
     location = response.headers.get("location") if response.is_redirect else None
     return Response(response.status_code, time.monotonic() - started, location)
+
+
+def _request(
+    client: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> httpx.Request:
+    """Build the request for the pinned address; Host, SNI and certificate use the name."""
+    sent = httpx.Headers({k: v for k, v in headers.items() if k.lower() not in _OURS})
+    sent["Host"] = target.host_header
+    extensions: dict[str, str] = {}
+    if target.scheme == "https" and target.is_name:
+        extensions["sni_hostname"] = target.host
+        sent["Connection"] = "close"
+    request = client.build_request(
+        "POST",
+        target.pinned_url,
+        content=body,
+        headers=sent,
+        extensions=extensions,
+        timeout=httpx.Timeout(timeout),
+    )
+    # Belt and braces: whatever the path holds, the URL dialled names the pinned address.
+    if (request.url.host, request.url.port) != (str(target.address), target.port):
+        raise EgressRefused(f"{target.url}: the request would not go to {target.address}")
+    return request
 
 
 async def _drain(response: httpx.Response, limit: int) -> None:
