@@ -236,6 +236,30 @@ async def test_a_child_killed_between_calls_is_replaced(sandbox: Sandbox) -> Non
     assert await ok_value(sandbox, "return 3") == 3
 
 
+async def test_a_child_killed_during_a_call_is_replaced_and_the_call_retried(
+    sandbox: Sandbox,
+) -> None:
+    assert await ok_value(sandbox, "return 0") == 0
+    (first,) = sandbox.child_pids()
+    busy = "const end = Date.now() + 300; while (Date.now() < end) {} return 'done'"
+    task = asyncio.create_task(sandbox.run(busy, {}))
+    await asyncio.sleep(0.1)
+    os.kill(first, signal.SIGKILL)
+    result = await task
+    assert result.value == "done", result
+    assert sandbox.child_pids() != [first]
+
+
+async def test_a_child_that_stops_answering_is_killed_as_a_timeout(sandbox: Sandbox) -> None:
+    assert await ok_value(sandbox, "return 0") == 0
+    (first,) = sandbox.child_pids()
+    os.kill(first, signal.SIGSTOP)  # frozen: only the parent's own deadline can end the call
+    result = await failure(sandbox, "return 1", "timeout")
+    assert "did not answer" in (result.error or "")
+    assert await ok_value(sandbox, "return 2") == 2
+    assert sandbox.child_pids() != [first]
+
+
 async def test_a_cancelled_call_leaves_the_sandbox_usable(sandbox: Sandbox) -> None:
     task = asyncio.create_task(sandbox.run("while (true) {}", {}))
     await asyncio.sleep(0.1)
@@ -254,7 +278,7 @@ async def test_concurrent_calls_are_served_by_a_bounded_pool() -> None:
 
 
 async def test_a_loop_does_not_hold_up_the_other_child() -> None:
-    async with Sandbox(timeout=1, processes=2) as box:
+    async with Sandbox(timeout=3, processes=2) as box:  # 3 s: room for a slow machine
         slow = asyncio.create_task(box.run("while (true) {}", {}))
         fast = await box.run("return 'quick'", {})
         assert fast.value == "quick"
