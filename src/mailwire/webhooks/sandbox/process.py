@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -283,12 +284,13 @@ class Sandbox:
         source: str,
         payload: Any,
         *,
-        env: Any = None,
+        env: Mapping[str, Any] | None = None,
     ) -> ScriptResult:
         """Run `source` as the body of `async function (payload)`; never raises for the script.
 
-        `env` (a JSON-able mapping, usually the parsed scriptEnv setting) is the
-        global `env`. The value must be JSON-serialisable; so must payload and env.
+        `env` (usually the parsed scriptEnv setting) is the global `env`; payload
+        and env must be JSON-serialisable, and so must the function's result.
+        Raises `SandboxUnavailable` only when no child process can be started.
         """
         if self._closed:
             raise RuntimeError("this Sandbox is closed")
@@ -300,7 +302,7 @@ class Sandbox:
             )
         try:
             payload_json = _json(payload)
-            env_json = _json({} if env is None else env)
+            env_json = _json({} if env is None else dict(env))
         except (TypeError, ValueError) as exc:
             return _failure("error", f"the payload or env is not JSON: {exc}")
         if len(payload_json) + len(env_json) > self.max_payload:
