@@ -253,6 +253,21 @@ async def test_userinfo_is_split_out_and_percent_decoded() -> None:
     assert (user_only.username, user_only.password) == ("token", None)
 
 
+@pytest.mark.parametrize(
+    "host", ["127\u30020\u30020\u30021", "\u2460\u2461\u2466.0.0.1", "0x7f\uff0e1"]
+)
+async def test_unicode_spellings_of_addresses_are_judged_after_normalising(host: str) -> None:
+    # IDNA maps full-width and ideographic dots to "." and circled digits to digits.
+    await refused(f"http://{host}/")
+
+
+async def test_a_unicode_spelling_of_localhost_is_looked_up_as_localhost() -> None:
+    resolver = stub({"localhost": ["127.0.0.1"]})
+    assert "loopback" in await refused(
+        "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/", resolver=resolver
+    )
+
+
 async def test_an_international_name_is_looked_up_in_its_ascii_form() -> None:
     resolver = stub({"xn--bcher-kva.example": [PUBLIC]})
     target = await resolve("http://bücher.example/", STRICT, resolver=resolver)
@@ -439,3 +454,58 @@ def test_targets_are_plain_values() -> None:
     target = Target("http", "hooks.example", 8080, "/", ipaddress.ip_address(PUBLIC))
     assert target.host_header == "hooks.example:8080"
     assert target == Target("http", "hooks.example", 8080, "/", ipaddress.ip_address(PUBLIC))
+
+
+async def _loopback_for_every_name(host: str, port: int) -> Sequence[str]:
+    return ["127.0.0.1"]
+
+
+_URLISH = st.builds(
+    "".join,
+    st.lists(
+        st.sampled_from(
+            [
+                "http://",
+                "https://",
+                "ftp:",
+                "//",
+                "@",
+                ":",
+                "[",
+                "]",
+                "%",
+                "%25",
+                "/",
+                "?",
+                "#",
+                ".",
+                "0x",
+                "0",
+                "1",
+                "127",
+                "255",
+                "::",
+                "ffff",
+                "localhost",
+                "a",
+                "-",
+                "\\",
+                " ",
+            ]
+        )
+        | st.text(max_size=3),
+        max_size=12,
+    ),
+)
+
+
+@settings(max_examples=500)
+@given(url=st.one_of(_URLISH, st.text(max_size=40)))
+def test_any_text_is_refused_or_pinned_to_a_public_address(url: str) -> None:
+    """Every name resolves to loopback here, so only a public literal may pass."""
+    try:
+        target = asyncio.run(resolve(url, STRICT, resolver=_loopback_for_every_name))
+    except (EgressRefused, EgressFailed):
+        return
+    assert target.address.is_global
+    assert not target.is_name
