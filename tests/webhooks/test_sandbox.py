@@ -216,6 +216,20 @@ async def test_a_result_that_is_not_json_is_an_error(sandbox: Sandbox, source: s
     assert "JSON" in (result.error or "")
 
 
+async def test_blocking_on_atomics_is_refused(sandbox: Sandbox) -> None:
+    source = "return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)"
+    result = await failure(sandbox, source, "error")
+    assert "cannot block" in (result.error or "")
+
+
+async def test_a_result_over_the_limit_is_an_error() -> None:
+    async with Sandbox(max_result=1000) as box:
+        result = await box.run("return 'x'.repeat(2000)", {})
+        assert result.kind == "error"
+        assert "1000 byte limit" in (result.error or "")
+        assert (await box.run("return 'x'.repeat(900)", {})).value == "x" * 900
+
+
 async def test_a_promise_that_never_settles_is_an_error(sandbox: Sandbox) -> None:
     result = await failure(sandbox, "return await new Promise(() => {})", "error")
     assert "never settled" in (result.error or "")
