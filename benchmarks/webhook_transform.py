@@ -6,16 +6,22 @@ runs over a ~5 KB payload with a 3.4 KB plain-text body:
 - through `Sandbox.run` (the JSON encoding, the pipe to the child process and
   back, a fresh QuickJS context, the call), one call at a time;
 - through `engine.run` in this process (fresh context and call only): the
-  engine's cost without the process hop;
+  engine's cost without the process hop; and again with the context made
+  beforehand by `engine.prepare`, outside the timing, as the sandbox child
+  does between calls (what is left on the call's path);
 - through a two-process `Sandbox` with 8 concurrent callers: calls per second.
-The measured time is split evenly between the three loads (`--seconds`), each
+The measured time is split evenly between the four loads (`--seconds`), each
 after its own `--warmup`.
 
 Figures:
 - webhook_transform.payload_bytes           JSON size of the payload
 - webhook_transform.sandbox_p50, .sandbox_p99   us per call through the sandbox process
 - webhook_transform.engine_p50, .engine_p99     us per call, engine only (same process)
-- webhook_transform.hop_p50                 sandbox_p50 - engine_p50: the process hop
+- webhook_transform.engine_warm_p50, .engine_warm_p99   the same with the context made ahead
+- webhook_transform.hop_p50                 sandbox_p50 - engine_p50: the process hop (calls
+                                            back to back leave the child no idle time to
+                                            make the next context ahead, so cold is the
+                                            fair baseline here)
 - webhook_transform.parallel_per_s          calls/s, 2 processes, 8 concurrent callers
 """
 
@@ -52,6 +58,7 @@ return {
 """
 
 ENV = {"tags": ["crm", "inbound"]}
+MEMORY = 128 * 1024 * 1024
 
 
 def message_new_payload() -> dict[str, Any]:
@@ -117,12 +124,17 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e6, p99 * 1e6
 
 
-def _time_engine(payload_json: str, env_json: str, seconds: float) -> list[float]:
+def _time_engine(
+    payload_json: str, env_json: str, seconds: float, *, warm: bool = False
+) -> list[float]:
+    """Calls in this process; `warm`: with the context made beforehand, as the child does."""
     samples: list[float] = []
     end = time.perf_counter() + seconds
-    while (began := time.perf_counter()) < end:
+    while time.perf_counter() < end:
+        fresh = engine.prepare(MEMORY) if warm else None
+        began = time.perf_counter()
         outcome = engine.run(
-            MAP_FUNCTION, payload_json, env_json, timeout=2.0, memory_limit=128 * 1024 * 1024
+            MAP_FUNCTION, payload_json, env_json, timeout=2.0, memory_limit=MEMORY, fresh=fresh
         )
         samples.append(time.perf_counter() - began)
         if not outcome.ok:
@@ -166,11 +178,12 @@ def run_webhook_transform(session: Session) -> None:
     payload = message_new_payload()
     payload_json = json.dumps(payload)
     env_json = json.dumps(ENV)
-    share = session.options.seconds / 3
+    share = session.options.seconds / 4
     session.report("webhook_transform.payload_bytes", len(payload_json), "bytes")
 
     _time_engine(payload_json, env_json, session.options.warmup)
     engine_p50, engine_p99 = _percentiles(_time_engine(payload_json, env_json, share))
+    warm_p50, warm_p99 = _percentiles(_time_engine(payload_json, env_json, share, warm=True))
     asyncio.run(_time_sandbox(payload, session.options.warmup))
     sandbox_p50, sandbox_p99 = _percentiles(asyncio.run(_time_sandbox(payload, share)))
 
@@ -178,6 +191,8 @@ def run_webhook_transform(session: Session) -> None:
     session.report("webhook_transform.engine_p50", engine_p50, "us")
     session.report("webhook_transform.sandbox_p99", sandbox_p99, "us")
     session.report("webhook_transform.engine_p99", engine_p99, "us")
+    session.report("webhook_transform.engine_warm_p50", warm_p50, "us")
+    session.report("webhook_transform.engine_warm_p99", warm_p99, "us")
     session.report("webhook_transform.hop_p50", sandbox_p50 - engine_p50, "us")
     rate = asyncio.run(_parallel(payload, session.options.warmup, share))
     session.report("webhook_transform.parallel_per_s", rate, "calls/s")

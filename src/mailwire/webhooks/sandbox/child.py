@@ -110,6 +110,8 @@ def main() -> None:
         raise SystemExit(1) from exc
     _write_all(out, encode_frame({"ready": True}))
     cache: OrderedDict[str, str] = OrderedDict()
+    memory_limit = int(limits["memory"])
+    fresh = engine.prepare(memory_limit)
     while True:
         length = _read_exactly(0, _LENGTH.size)
         if length is None:
@@ -120,10 +122,16 @@ def main() -> None:
         body = _read_exactly(0, size)
         if body is None:
             return
-        _write_all(out, _answer(cache, limits, body))
+        answer, used = _answer(cache, limits, body, fresh)
+        _write_all(out, answer)
+        if used:
+            fresh = engine.prepare(memory_limit)  # while the parent reads the answer
 
 
-def _answer(cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes) -> bytes:
+def _answer(
+    cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes, fresh: engine.Fresh
+) -> tuple[bytes, bool]:
+    """The answer frame, and whether `fresh` was used up."""
     header, blobs = decode_body(body)
     source_size, payload_size, env_size = (int(size) for size in header["sizes"])
     sha = str(header["sha"])
@@ -133,7 +141,7 @@ def _answer(cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes) -
             cache.popitem(last=False)
     source = cache.get(sha)
     if source is None:
-        return encode_frame({"missing": True})
+        return encode_frame({"missing": True}), False
     cache.move_to_end(sha)
     payload = blobs[source_size : source_size + payload_size].decode()
     env = blobs[source_size + payload_size : source_size + payload_size + env_size].decode()
@@ -144,11 +152,12 @@ def _answer(cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes) -
             env,
             timeout=float(limits["timeout"]),
             memory_limit=int(limits["memory"]),
+            fresh=fresh,
         )
     except MemoryError:
         return encode_frame(
             {"ok": False, "kind": "memory", "error": "the sandbox process ran out of memory"}
-        )
+        ), True
     value = outcome.value_json.encode() if outcome.value_json is not None else b""
     if len(value) > int(limits["max_result"]):
         return encode_frame(
@@ -159,7 +168,7 @@ def _answer(cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes) -
                 f"over the {int(limits['max_result'])} byte limit",
                 "logs": list(outcome.logs),
             }
-        )
+        ), True
     answer = {
         "ok": outcome.ok,
         "kind": outcome.kind,
@@ -167,4 +176,4 @@ def _answer(cache: OrderedDict[str, str], limits: dict[str, Any], body: bytes) -
         "logs": list(outcome.logs),
         "size": len(value),
     }
-    return encode_frame(answer, [value])
+    return encode_frame(answer, [value]), True
