@@ -66,10 +66,14 @@ fatal error and aborts the process, and mini-racer adds a timer API.
 QuickJS is a small interpreter whose memory and interrupt limits fail
 cleanly. Neither engine is a security boundary on its own (both have had
 memory-safety bugs), hence the separate locked-down process. The fresh
-context costs about 0.1 ms more than a reused one, plus about 0.17 ms to
-install the call wrapper; that is paid for the no-leak guarantee (see
-`benchmarks/webhook_transform.py` for the end-to-end figures: about 0.25 ms
-of process hop on top of the engine call). quickjs-ng cannot share compiled
+context (a new runtime, the prelude, the compiled call wrapper) costs about
+0.25 ms per call over a reused one; that is the price of the no-leak
+guarantee, and the child pays it while idle (`engine.prepare`) rather than on
+the call's path. `benchmarks/webhook_transform.py`, with the machine busy
+with other work (load 3.5 on 2 cores), a 5 KB messageNew payload and a map
+function: 0.91 ms p50 / 1.36 ms p99 per call through the sandbox; engine
+alone 0.64 / 0.84 ms with a new context, 0.38 / 0.57 ms with one made ahead;
+about 1,000 calls/s with two processes. quickjs-ng cannot share compiled
 bytecode between contexts through its Python API, so what is cached by
 SHA-256 is the source in the child (the parent sends it once per child).
 """
