@@ -8,6 +8,7 @@ may reuse connections as a real deployment would.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ class Received:
     path: str
     headers: list[tuple[str, str]]
     body: bytes
+    #: `time.monotonic()` when the body had been read.
+    at: float = 0.0
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -46,7 +49,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         receiver = self.server.receiver
-        status = receiver.record(Received("POST", self.path, list(self.headers.items()), body))
+        received = Received("POST", self.path, list(self.headers.items()), body, time.monotonic())
+        status = receiver.record(received)
+        if receiver.delay:
+            time.sleep(receiver.delay)
         self._answer(status)
 
     def _answer(self, status: int) -> None:
@@ -67,14 +73,26 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     receiver: WebhookReceiver
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (a killed sender) is expected here.
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class WebhookReceiver:
     """`with WebhookReceiver() as receiver: ... receiver.url ... receiver.requests`."""
 
     def __init__(
-        self, respond: Callable[[int], int] | None = None, *, host: str = "127.0.0.1"
+        self,
+        respond: Callable[[int], int] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        delay: float = 0.0,
     ) -> None:
         self.respond = respond or (lambda _n: 200)
+        #: Seconds to wait after reading a request before answering it.
+        self.delay = delay
         self._host = host
         self._lock = threading.Condition()
         self._all: list[Received] = []

@@ -25,6 +25,7 @@ origin; never the body, the URL's userinfo, the secret or header values.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -43,6 +44,10 @@ log = get_logger(__name__)
 
 #: Per-attempt limit covering connect, response and body (the reference's 30 s).
 DEFAULT_TIMEOUT_S = 30.0
+#: How long an account's webhook settings (and its existence) are reused, seconds.
+ACCOUNT_TTL_S = 1.0
+#: Accounts remembered at most; the memory is dropped whole when it is full.
+MAX_CACHED_ACCOUNTS = 10_000
 
 
 class Refused(Exception):
@@ -141,6 +146,7 @@ class Delivery:
         self._routes = routes
         self._timeout = timeout
         self._clock = clock
+        self._hooks: dict[str, tuple[float, AccountHooks | None]] = {}
 
     async def handle(self, job: Job) -> Outcome:
         """The job runner's handler: one attempt, as the runner's outcome."""
@@ -208,10 +214,10 @@ class Delivery:
         account_id = str(payload.get("account"))
         hooks = AccountHooks()
         if payload.get("event") != EventName.ACCOUNT_DELETED:
-            account = await self._accounts.get(account_id)
-            if account is None:
+            found = await self._account_hooks(account_id)
+            if found is None:
                 return Attempt("skipped", "account is gone")
-            hooks = AccountHooks.from_settings(account.settings)
+            hooks = found
         settings = await self._settings.get()
         if not settings.enabled:
             return Attempt("skipped", "webhooks are disabled")
@@ -225,6 +231,20 @@ class Delivery:
         if not isinstance(envelope, Mapping) or not default_route_sends(settings, envelope):
             return Attempt("skipped", "the default route does not send this event")
         return _Target(url, None, settings.headers, hooks.headers)
+
+    async def _account_hooks(self, account_id: str) -> AccountHooks | None:
+        """The account's URL and headers, None when it is gone; read at most once
+        per `ACCOUNT_TTL_S` (a read per delivery was a third of an attempt's cost)."""
+        now = time.monotonic()
+        cached = self._hooks.get(account_id)
+        if cached is not None and now - cached[0] < ACCOUNT_TTL_S:
+            return cached[1]
+        account = await self._accounts.get(account_id)
+        hooks = None if account is None else AccountHooks.from_settings(account.settings)
+        if len(self._hooks) >= MAX_CACHED_ACCOUNTS:
+            self._hooks.clear()
+        self._hooks[account_id] = (now, hooks)
+        return hooks
 
     async def _route_target(
         self, route: Mapping[str, Any], hooks: AccountHooks
