@@ -202,3 +202,40 @@ def test_auth_failure_is_announced(
     error = wait_event(receiver, user.name, "authenticationError", lambda b: True)
     assert error["data"]["serverResponseCode"]
     assert [r for r in receiver.requests if verify(r)] == receiver.requests
+
+
+def test_a_dead_letter_is_listed_and_retried_through_the_api(
+    hooked: MailwireServer, register_account: RegisterAccount
+) -> None:
+    """A redirect fails the job at once (no retry); the API lists it and sends it again."""
+    with WebhookReceiver(lambda n: 302 if n == 0 else 200) as own:
+        account = f"dead-{secrets.token_hex(4)}"
+        register_account(hooked, account, webhooks=own.url)
+        own.wait_for(lambda got: len(got) >= 1, timeout=WAIT_S)
+        api = httpx.Client(base_url=hooked.url, headers=bearer(hooked.token), timeout=15)
+        with api:
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                listed = api.get("/v1/settings/queue/notify/failed", params={"limit": 250})
+                assert listed.status_code == 200, listed.text
+                mine = [j for j in listed.json()["jobs"] if j["summary"].get("account") == account]
+                if mine or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            [job] = mine
+            assert job["attempts"] == 1
+            assert "redirect" in (job["lastError"] or "")
+            assert job["summary"]["event"] == "accountAdded"
+            retried = api.post(f"/v1/settings/queue/notify/failed/{job['id']}/retry")
+            assert retried.status_code == 200, retried.text
+            requests = own.wait_for(lambda got: len(got) >= 2, timeout=WAIT_S)
+            time.sleep(1.0)  # a second delivery would show up by now
+            stats = api.get("/v1/stats").json()
+    assert len(own.requests) == 2
+    first, second = requests[:2]
+    assert first.body == second.body
+    assert first.header("X-EE-Wh-Event-Id") == second.header("X-EE-Wh-Event-Id")
+    assert first.header("X-EE-Wh-Id") == second.header("X-EE-Wh-Id") == str(job["id"])
+    assert verify(second)
+    assert json.loads(second.body)["account"] == account
+    assert "notify" in json.dumps(stats)
