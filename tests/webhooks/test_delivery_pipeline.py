@@ -27,7 +27,7 @@ from mailwire.store.store import Store
 from mailwire.testing.webhook_receiver import Received, WebhookReceiver
 from mailwire.webhooks.config import SettingsCache
 from mailwire.webhooks.delivery import Delivery
-from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay
+from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay, RouteMatch
 from mailwire.webhooks.sender import GuardedSender
 
 WAIT_S = 30.0
@@ -268,3 +268,61 @@ async def test_the_guard_refuses_loopback_unless_allowed(store: Store) -> None:
     assert outcome.kind == "fail"
     assert "127.0.0.1" in outcome.detail
     assert receiver.requests == []
+
+
+class OneRoute:
+    def __init__(self, route_id: str, url: str) -> None:
+        self.route_id, self.url = route_id, url
+
+    async def evaluate(self, payload: Any) -> list[RouteMatch]:
+        return [RouteMatch(self.route_id, self.url)]
+
+
+async def test_route_jobs_follow_the_route_as_it_is_now_and_flag_its_errors(store: Store) -> None:
+    await add_account(store)
+    with WebhookReceiver(lambda n: 500 if n == 0 else 200) as receiver:
+        route = await store.webhook_routes.create(
+            {
+                "name": "r",
+                "target_url": receiver.url + "/old",
+                "enabled": True,
+                "custom_headers": [["X-Route", "1"]],
+                "filter_fn": "return true",
+            }
+        )
+        await store.settings.update({"webhooksEnabled": True, "webhookEvents": []})
+        relay = Relay(
+            store.outbox,
+            store.jobs,
+            SettingsCache(store.settings, ttl=0),
+            routes=OneRoute(route.id, receiver.url + "/old"),
+        )
+        await store.outbox.append([Event("acct", EventName.ACCOUNT_ADDED, {"account": "acct"})])
+        await relay.step()
+        # Edited after queueing: delivery uses the route's current target.
+        await store.webhook_routes.update(route.id, {"target_url": receiver.url + "/new"})
+        sender = GuardedSender(EgressPolicy(allow_private=True))
+        delivery = Delivery(
+            settings=SettingsCache(store.settings, ttl=0),
+            accounts=store.accounts,
+            sender=sender,
+            routes=store.webhook_routes,
+        )
+        try:
+            [job] = await store.jobs.claim(NOTIFY_QUEUE, owner="t", limit=5, lease_ms=60_000)
+            assert (await delivery.attempt(job)).kind == "retry"
+            flagged = await store.webhook_routes.get(route.id)
+            assert flagged is not None
+            assert flagged.error is not None
+            assert flagged.error.kind == "delivery"
+            assert (await delivery.attempt(job)).kind == "sent"
+            cleared = await store.webhook_routes.get(route.id)
+            assert cleared is not None
+            assert cleared.error is None
+            await store.webhook_routes.update(route.id, {"enabled": False})
+            assert (await delivery.attempt(job)).kind == "skipped"
+        finally:
+            await sender.aclose()
+    assert [r.path for r in receiver.requests] == ["/hook/new", "/hook/new"]
+    assert receiver.requests[1].header("X-EE-Wh-Custom-Route") == route.id
+    assert receiver.requests[1].header("X-Route") == "1"

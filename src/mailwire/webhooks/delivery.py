@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from mailwire.domain.events import EventName
+from mailwire.domain.webhook_routes import RouteError
 from mailwire.jobs.model import Done, Fail, Job, Outcome, Retry
 from mailwire.logs import get_logger
 from mailwire.types import Clock, now_ms
@@ -93,10 +94,18 @@ class RouteRecord(Protocol):
     def target_url(self) -> str | None: ...
     @property
     def custom_headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def error(self) -> RouteError | None: ...
 
 
 class RouteLookup(Protocol):
+    """The route store: current route settings, and its error flag (`webhookErrorFlag`)."""
+
     async def get(self, route_id: str) -> RouteRecord | None: ...
+
+    async def record_error(self, route_id: str, error: RouteError) -> None: ...
+
+    async def clear_error(self, route_id: str) -> None: ...
 
 
 Kind = Literal["sent", "skipped", "retry", "fail"]
@@ -117,6 +126,8 @@ class _Target:
     route_id: str | None
     custom: tuple[Header, ...]
     account: tuple[Header, ...]
+    #: The route's error flag was set before this attempt.
+    flagged: bool = False
 
 
 def origin(url: str) -> str:
@@ -191,7 +202,18 @@ class Delivery:
             status=result.status,
             detail=result.detail,
         )
+        await self._flag_route(target, result)
         return result
+
+    async def _flag_route(self, target: _Target, result: Attempt) -> None:
+        """A route's delivery failure sets its error flag; a success clears it."""
+        if self._routes is None or target.route_id is None:
+            return
+        if result.kind == "sent" and target.flagged:
+            await self._routes.clear_error(target.route_id)
+        elif result.kind in ("retry", "fail"):
+            error = RouteError(kind="delivery", message=result.detail, at=self._clock())
+            await self._routes.record_error(target.route_id, error)
 
     async def _post(self, url: str, body: bytes, headers: Sequence[Header]) -> Attempt:
         try:
@@ -251,6 +273,7 @@ class Delivery:
     ) -> _Target | Attempt:
         route_id = str(route.get("id"))
         url = route.get("url")
+        flagged = False
         headers = custom_headers(
             [{"key": pair[0], "value": pair[1]} for pair in route.get("headers") or ()]
         )
@@ -259,9 +282,10 @@ class Delivery:
             if current is None or not current.enabled or not current.target_url:
                 return Attempt("skipped", "the route is gone, disabled or has no target")
             url, headers = current.target_url, tuple(current.custom_headers)
+            flagged = current.error is not None
         if not isinstance(url, str) or not url:
             return Attempt("skipped", "the route has no target")
-        return _Target(url, route_id, headers, hooks.headers)
+        return _Target(url, route_id, headers, hooks.headers, flagged)
 
 
 def _event_id(payload: Mapping[str, Any]) -> str | None:
