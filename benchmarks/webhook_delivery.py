@@ -26,6 +26,7 @@ Figures:
 - webhook_delivery.events_per_s_c4, _c32     Mailwire's delivery rate, events/s
 - webhook_delivery.of_receiver_c4, _c32      Mailwire's rate / the receiver's alone
 - webhook_delivery.server_cpu_per_event      server CPU (all its processes) per event, us
+- webhook_delivery.connect_all               seconds until the 100 IMAP accounts were connected
 - webhook_delivery.latency_p50, _p99         APPEND -> messageNew webhook received, ms
 """
 
@@ -256,6 +257,22 @@ def _deliver_round(
     return EVENTS / (stats["last"] - committed), cpu
 
 
+def _note_server_problems(session: Session, server: MailwireServer) -> None:
+    """Warnings and errors the server logged (a lost lease, a locked database) go to stderr."""
+    found = []
+    for line in server.logs().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = {"level": "unparsed", "event": line}
+        if isinstance(event, dict) and event.get("level") in {"warning", "error", "unparsed"}:
+            found.append(event)
+    if found:
+        session.note(f"the server logged {len(found)} warnings or errors; first:")
+        for event in found[:5]:
+            session.note(f"  {json.dumps(event)[:400]}")
+
+
 def run_throughput(session: Session) -> None:
     receiver = _Receiver()
     try:
@@ -299,6 +316,7 @@ def run_throughput(session: Session) -> None:
                     cpu_total / (EVENTS * len(CONCURRENCIES)) * 1e6,
                     "us",
                 )
+                _note_server_problems(session, server)
     finally:
         receiver.close()
 
@@ -377,6 +395,7 @@ def run_latency(session: Session) -> None:
                 connected = _connect_all(server, dovecot)
                 session.report("webhook_delivery.connect_all", connected, "s")
                 latencies = _latencies(dovecot, receiver)
+                _note_server_problems(session, server)
     cuts = statistics.quantiles(latencies, n=100)
     session.report("webhook_delivery.latency_p50", statistics.median(latencies), "ms")
     session.report("webhook_delivery.latency_p99", cuts[98], "ms")

@@ -201,7 +201,7 @@ async def test_receiver_down_past_the_budget_is_a_dead_letter_then_requeued_once
     await add_account(store)
     port = free_port()
     await store.settings.update(
-        {"webhooksEnabled": True, "webhooks": f"http://127.0.0.1:{port}/hook",
+        {"webhooksEnabled": True, "webhooks": f"http://127.0.0.1:{port}/hook?token=s3cr3t-value",
          "webhookEvents": ["*"]}
     )  # fmt: skip
     async with pipeline(store):
@@ -214,6 +214,8 @@ async def test_receiver_down_past_the_budget_is_a_dead_letter_then_requeued_once
         await until(lambda: _failed(store, 2))
         dead = await store.jobs.failed(NOTIFY_QUEUE)
         assert [job.attempts_made for job in dead] == [10, 10]
+        # The stored error names the target's origin only, never its path or query.
+        assert all("s3cr3t" not in (job.last_error or "") for job in dead)
         assert all(
             "ConnectError" in (job.last_error or "") or "connect" in (job.last_error or "")
             for job in dead

@@ -189,7 +189,9 @@ class Delivery:
         )
         headers = request_headers(body, await self._settings.secret(), facts)
         result = await self._post(split.url, body, headers)
-        log.info(
+        # A success per event is routine (debug); a failure is worth an operator's eye.
+        report = log.debug if result.kind == "sent" else log.info
+        report(
             "webhooks.attempt",
             job=str(job.id),
             event_id=payload.get("eventId"),
