@@ -8,9 +8,11 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
-from mailwire.store.jobs import JobState, JobStore, NewJob
+from mailwire.store.jobs import _KEY_LOCK_SPACE, JobState, JobStore, NewJob, _lock_key
+from mailwire.store.schema import jobs as jobs_table
 from mailwire.store.store import Store, open_store
 
 LEASE = 1_000
@@ -279,3 +281,101 @@ async def test_concurrent_claimers_in_two_processes_never_share_a_job(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_key_busy_from_an_earlier_batch_holds_new_jobs(jobs: JobStore) -> None:
+    await jobs.enqueue([job(1, "a")])
+    (first,) = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    await jobs.enqueue([job(2, "a"), job(3, "b")])
+    assert await claim_ns(jobs) == [3]
+    await jobs.complete(first.id, "w")
+    assert await claim_ns(jobs) == [2]
+
+
+async def test_a_skipped_duplicate_does_not_strand_its_key(jobs: JobStore) -> None:
+    await jobs.enqueue([job(1, "a", dedupe_key="d1")])
+    (first,) = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    await jobs.complete(first.id, "w")
+    # the batch's first job of key "a" is a duplicate: the next one must still run
+    assert await jobs.enqueue([job(1, "a", dedupe_key="d1"), job(2, "a"), job(3, "a")]) == 2
+    assert await claim_ns(jobs) == [2]
+
+
+async def test_a_requeued_job_goes_before_later_jobs_of_its_key(jobs: JobStore) -> None:
+    await jobs.enqueue([job(1, "a"), job(2, "a"), job(3, "a")])
+    (first,) = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    await jobs.dead_letter(first.id, "w", "no")
+    (second,) = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    assert second.payload["n"] == 2
+    assert await jobs.requeue(first.id)  # the key is busy: next in line, not a second head
+    requeued = await jobs.get(first.id)
+    assert requeued is not None
+    assert requeued.state is JobState.WAITING
+    assert await claim_ns(jobs) == []
+    await jobs.complete(second.id, "w")
+    assert await claim_ns(jobs) == [1]
+
+
+async def test_burying_an_exhausted_job_promotes_the_next(jobs: JobStore, clock: FakeClock) -> None:
+    await jobs.enqueue([job(1, "a", max_attempts=1), job(2, "a")])
+    await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    clock.now += LEASE + 1
+    assert await claim_ns(jobs, owner="x") == [2]
+    assert len(await jobs.failed(Q)) == 1
+
+
+async def test_enqueues_racing_completions_never_strand_a_job(
+    make_settings: Callable[..., object],
+) -> None:
+    """A producer in one process, consumers in two: every job is run, in key order."""
+    settings = make_settings()
+    first = await open_store(settings)  # type: ignore[arg-type]
+    second = await open_store(settings)  # type: ignore[arg-type]
+    total = 150
+    done: dict[str, list[int]] = defaultdict(list)
+    try:
+
+        async def produce() -> None:
+            for batch in range(0, total, 5):
+                await first.jobs.enqueue([job(n, "abc"[n % 3]) for n in range(batch, batch + 5)])
+                await asyncio.sleep(0)
+
+        async def consume(jobs: JobStore, owner: str) -> None:
+            for _ in range(3000):  # bounded; ends early once every job ran
+                if sum(len(ns) for ns in done.values()) == total:
+                    return
+                for item in await jobs.claim(Q, owner=owner, limit=2, lease_ms=60_000):
+                    done[item.ordering_key or ""].append(item.payload["n"])
+                    assert await jobs.complete(item.id, owner)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(produce(), consume(first.jobs, "p1"), consume(second.jobs, "p2"))
+        assert sum(len(ns) for ns in done.values()) == total
+        for key, ns in done.items():
+            assert ns == sorted(ns), key
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_finishing_a_head_waits_for_an_enqueue_of_its_key(
+    store: Store, jobs: JobStore, clock: FakeClock
+) -> None:
+    """The race the key locks close: an enqueue saw the head unfinished and stores its
+    job blocked while the head completes. The completion must find that job."""
+    await jobs.enqueue([job(1, "a")])
+    (head,) = await jobs.claim(Q, owner="w", limit=1, lease_ms=LEASE)
+    async with store.database.write() as conn:  # an enqueue in flight, as the store does it
+        if not store.database.is_sqlite:
+            await conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:space, :lock)"),
+                {"space": _KEY_LOCK_SPACE, "lock": _lock_key(Q, "a")},
+            )
+        row = {"queue": Q, "ordering_key": "a", "state": "blocked", "payload": {"n": 2}}
+        row |= {"attempts_made": 0, "max_attempts": 10, "run_at": clock.now}
+        await conn.execute(jobs_table.insert().values(created_at=0, updated_at=0, **row))
+        completing = asyncio.create_task(jobs.complete(head.id, "w"))
+        for _ in range(20):  # give the completion every chance to run ahead
+            await asyncio.sleep(0.005)
+    assert await completing
+    assert await claim_ns(jobs) == [2]

@@ -178,6 +178,8 @@ class JobRunner:
                 await self._maybe_prune()
             except StoreError as error:
                 log.warning("jobs.claim_failed", queue=self.queue, error=str(error))
+            except Exception:  # e.g. a deadlock victim: the next round tries again
+                log.exception("jobs.claim_crashed", queue=self.queue)
             self.rounds += 1
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval):
@@ -235,6 +237,9 @@ class JobRunner:
                 kept = await self.store.renew(held, self.owner, lease_ms=self.options.lease_ms)
             except StoreError as error:
                 log.warning("jobs.renew_failed", queue=self.queue, error=str(error))
+                continue
+            except Exception:  # the next renewal tries again
+                log.exception("jobs.renew_crashed", queue=self.queue)
                 continue
             for job_id in held:
                 task = self._running.get(job_id)
@@ -300,6 +305,9 @@ class JobRunner:
         except StoreError as error:
             # The lease runs out and the job runs again: at-least-once, never lost.
             log.warning("jobs.record_failed", queue=self.queue, job=job.id, error=str(error))
+            return
+        except Exception:  # as above: the job itself is safe in the store
+            log.exception("jobs.record_crashed", queue=self.queue, job=job.id)
             return
         if not held:
             log.warning("jobs.outcome_after_lease_lost", queue=self.queue, job=job.id)

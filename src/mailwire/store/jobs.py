@@ -8,26 +8,29 @@ A job is a row of `jobs`. Its life: `waiting` -> (claimed) `active` -> one of
 `requeue` brings a failed job back to `waiting` with its attempts reset.
 
 Ordering. Jobs sharing a (queue, ordering_key) run one at a time, in id order:
-a job is claimable only when no job of the same queue and key with a smaller id
-is still waiting (due or delayed) or active. Dead letters do not block their key,
-so one undeliverable event cannot stall an account forever; a requeued dead
-letter keeps its old id and so goes before the key's later jobs not yet started.
+a job runs only when no job of the same queue and key with a smaller id is still
+waiting (due or delayed) or active. Rather than testing that for every candidate
+at every claim (which costs a scan of the backlog per claim), the store keeps it
+in the rows: of a key's unfinished jobs only the oldest is `waiting` or `active`
+(the head), the others are stored as `blocked` (reported as waiting). Whoever
+ends a head (complete, dead letter) promotes the key's oldest blocked job in the
+same transaction; enqueue stores a job as the head only when its key has none.
+A claim is then an index range scan of due `waiting` rows, whatever the backlog.
+Jobs without an ordering key are never blocked. Dead letters do not hold back
+their key, so one undeliverable event cannot stall an account forever; a
+requeued dead letter becomes the head if its key has none, else it is blocked
+and, having the oldest id, goes next.
 
-Id order is commit order. On SQLite writers are serialised (`BEGIN IMMEDIATE`).
-On PostgreSQL a sequence hands ids out at insert time, so two concurrent
-enqueues could commit in the other order and a claimer could run a later job of
-a key before an earlier one became visible; enqueue therefore takes a
-transaction-scoped advisory lock per queue before inserting, which makes the
-enqueues of one queue commit in id order.
-
-Claiming. One write transaction selects the due candidates (oldest first) that
-pass the ordering rule, `FOR UPDATE SKIP LOCKED` on PostgreSQL so concurrent
-claimers in other processes skip rows another claimer is taking, then marks each
-`active` with an UPDATE that re-checks both the state and the ordering rule, so
-a row counts as won only if that UPDATE changed it. (An advisory lock per queue
-would serialise claimers too, but also make every claimer of a busy queue wait
-for the others; skipping locked rows lets them proceed side by side.) On SQLite
-the single writer makes the same statements safe without row locks.
+Keys are locked, not queues. On SQLite writers are serialised (`BEGIN
+IMMEDIATE`). On PostgreSQL the steps that decide a key's head (enqueue, finish,
+requeue) take a transaction-scoped advisory lock on (queue, key) first, so an
+enqueue never sees a head that is being finished and leaves its job blocked with
+nobody left to promote it. Claims need no such lock: they select due heads
+`FOR UPDATE SKIP LOCKED`, so concurrent claimers in other processes skip the rows
+another claimer is taking instead of waiting, then mark them `active` with an
+UPDATE that re-checks the state, and a row counts as won only if that UPDATE
+returned it. (An advisory lock per queue would also serialise claimers, but make
+each claimer of a busy queue wait for the others.)
 
 Leases. A claim sets `owner` and `lease_expires`; the owner renews while the
 handler runs. An active job whose lease expired (its process died or stalled)
@@ -42,7 +45,7 @@ Times are epoch milliseconds from the injected clock, as everywhere in the store
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -64,10 +67,15 @@ INSERT_CHUNK = 500
 MAX_ERROR_LENGTH = 2000
 #: Dead letters one `failed` call returns at most.
 MAX_FAILED_PAGE = 500
+#: How often claims also look for expired leases, per queue and process (ms of the
+#: store's clock): a lease runs for a minute, so a second more costs nothing, and
+#: most claims save two statements.
+SWEEP_INTERVAL_MS = 1_000
 #: Key prefix of producer cursors in `meta`.
 CURSOR_PREFIX = "cursor:"
-#: Arbitrary high bits naming the job queues' advisory locks (see the module docstring).
-_ENQUEUE_LOCK_BASE = 0x4A0B_0000_0000
+#: First half of the two-part advisory lock keys of (queue, ordering key); the
+#: second is a hash of the pair. Two-part keys never collide with one-part ones.
+_KEY_LOCK_SPACE = 0x4A0B
 
 #: Longest queue name, ordering key and dedupe key the schema stores.
 MAX_QUEUE_NAME = 32
@@ -85,8 +93,10 @@ class JobState(StrEnum):
     FAILED = "failed"
 
 
-#: Stored states that hold back later jobs of the same ordering key.
-_UNFINISHED = (str(JobState.WAITING), str(JobState.ACTIVE))
+#: Stored state of a job behind its key's head (reported as waiting).
+_BLOCKED = "blocked"
+#: Stored states of a key's head.
+_HEAD_STATES = (str(JobState.WAITING), str(JobState.ACTIVE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,8 @@ class JobStore:
         self._db = database
         self._clock = clock
         self._listeners: dict[str, list[Callable[[], None]]] = {}
+        #: When each queue's expired leases were last looked for (store clock, ms).
+        self._swept: dict[str, int] = {}
 
     # ------------------------------------------------------------------ producing
 
@@ -172,25 +184,42 @@ class JobStore:
         transaction, set the cursor `(name, seq)`; returns how many were inserted."""
         now = self._clock()
         inserted = 0
+        keyed = {(job.queue, job.ordering_key) for job in new_jobs if job.ordering_key is not None}
         async with self._db.write() as conn:
-            if not self._db.is_sqlite:
-                for queue in sorted({job.queue for job in new_jobs}):
-                    await conn.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(queue)}
-                    )
+            await self._lock(conn, keyed)
             if cursor is not None:
                 await _set_cursor(self._db, conn, *cursor, now=now)
             rows = [_new_row(job, now) for job in new_jobs]
+            heads: dict[tuple[str, str], int] = {}
             for start in range(0, len(rows), INSERT_CHUNK):
                 statement = (
                     self._db.insert(jobs)
                     .values(rows[start : start + INSERT_CHUNK])
                     .on_conflict_do_nothing()
+                    .returning(jobs.c.id, jobs.c.queue, jobs.c.ordering_key)
                 )
-                inserted += (await conn.execute(statement)).rowcount
+                for job_id, queue, key in (await conn.execute(statement)).all():
+                    inserted += 1
+                    if key is not None and (queue, key) not in heads:
+                        heads[(queue, key)] = int(job_id)
+            busy = await _keys_with_head(conn, heads)
+            await _make_heads(
+                conn, [job_id for pair, job_id in heads.items() if pair not in busy], now
+            )
         for queue in {job.queue for job in new_jobs}:
             self._wake(queue)
         return inserted
+
+    async def _lock(self, conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
+        """On PostgreSQL, lock (queue, key) pairs for this transaction (in one order
+        everywhere, so two transactions cannot wait for each other)."""
+        if self._db.is_sqlite:
+            return
+        for lock in sorted({_lock_key(queue, key) for queue, key in pairs}):
+            await conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:space, :lock)"),
+                {"space": _KEY_LOCK_SPACE, "lock": lock},
+            )
 
     def _wake(self, queue: str) -> None:
         for callback in list(self._listeners.get(queue, ())):
@@ -212,23 +241,42 @@ class JobStore:
         if limit <= 0:
             return []
         now = self._clock()
-        claimed: list[Job] = []
-        async with self._db.write() as conn:
-            if (await _queue_row(conn, queue)).paused:
-                return []
-            await _bury_exhausted(conn, queue, now)
-            candidates = (
-                sa.select(jobs.c.id)
-                .where(jobs.c.queue == queue, _runnable(now), _head_of_key())
-                .order_by(jobs.c.id)
-                .limit(limit)
+        running = ~sa.exists().where(queues.c.name == queue, queues.c.paused.is_(True))
+        statements = [
+            sa.select(jobs.c.id)
+            .where(
+                jobs.c.queue == queue,
+                jobs.c.state == str(JobState.WAITING),
+                jobs.c.run_at <= now,
+                running,
             )
-            if not self._db.is_sqlite:
-                candidates = candidates.with_for_update(skip_locked=True, of=jobs)
-            for job_id in (await conn.execute(candidates)).scalars().all():
+            .order_by(jobs.c.run_at)
+            .limit(limit)
+        ]
+        sweep = now - self._swept.get(queue, 0) >= SWEEP_INTERVAL_MS
+        if sweep:
+            statements.insert(
+                0,
+                sa.select(jobs.c.id)
+                .where(_expired(queue, now), running)
+                .order_by(jobs.c.lease_expires)
+                .limit(limit),
+            )
+        async with self._db.write() as conn:
+            if sweep:
+                await self._bury_exhausted(conn, queue, now)
+            candidates: list[int] = []
+            for statement in statements:
+                locking = (
+                    statement if self._db.is_sqlite else statement.with_for_update(skip_locked=True)
+                )
+                candidates += (await conn.execute(locking)).scalars().all()
+            if not candidates:
+                claimed = []
+            else:
                 result = await conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job_id, _runnable(now), _head_of_key())
+                    .where(jobs.c.id.in_(candidates[:limit]), _runnable(now))
                     .values(
                         state=str(JobState.ACTIVE),
                         owner=owner,
@@ -238,10 +286,31 @@ class JobStore:
                     )
                     .returning(*jobs.c)
                 )
-                row = result.first()
-                if row is not None:
-                    claimed.append(_job(row._mapping, now))
-        return claimed
+                claimed = [_job(row._mapping, now) for row in result.all()]
+        if sweep:
+            self._swept[queue] = now
+        return sorted(claimed, key=lambda job: job.id)
+
+    async def _bury_exhausted(self, conn: AsyncConnection, queue: str, now: int) -> None:
+        """Dead-letter expired-lease jobs that used their last attempt (their process
+        died or stalled on every try); otherwise the next claim would run them again."""
+        buried = await conn.execute(
+            jobs.update()
+            .where(_expired(queue, now), jobs.c.attempts_made >= jobs.c.max_attempts)
+            .values(
+                state=str(JobState.FAILED),
+                owner=None,
+                lease_expires=None,
+                finished_at=now,
+                updated_at=now,
+                last_error="the lease expired on the last attempt (its runner stopped or stalled)",
+            )
+            .returning(jobs.c.ordering_key)
+        )
+        keys = sorted({key for key in buried.scalars().all() if key is not None})
+        await self._lock(conn, [(queue, key) for key in keys])
+        for key in keys:
+            await _promote_next(conn, queue, key, now)
 
     async def renew(self, job_ids: Sequence[int], owner: str, *, lease_ms: int) -> set[int]:
         """Extend `owner`'s leases on `job_ids`; returns the ids it still holds."""
@@ -260,43 +329,73 @@ class JobStore:
     async def complete(self, job_id: int, owner: str) -> bool:
         """Mark the job done; False when `owner` no longer holds it."""
         now = self._clock()
-        return await self._finish(job_id, owner, state=JobState.COMPLETED, finished_at=now)
+        return await self._end(job_id, owner, state=JobState.COMPLETED, finished_at=now)
 
     async def retry_later(self, job_id: int, owner: str, error: str, run_at: int) -> bool:
-        """Put the job back to run at `run_at`, recording `error`; False if not held."""
-        return await self._finish(
-            job_id, owner, state=JobState.WAITING, run_at=run_at, last_error=_cut(error)
-        )
+        """Put the job back to run at `run_at`, recording `error`; False if not held.
+        It stays its key's head, so the key's later jobs keep waiting behind it."""
+        return await self._give_back(job_id, owner, run_at=run_at, last_error=_cut(error))
 
     async def dead_letter(self, job_id: int, owner: str, error: str) -> bool:
         """Move the job to the dead letter with `error`; False if not held."""
         now = self._clock()
-        return await self._finish(
+        return await self._end(
             job_id, owner, state=JobState.FAILED, finished_at=now, last_error=_cut(error)
         )
 
     async def release(self, job_id: int, owner: str) -> bool:
         """Give a job back untried (its handler was stopped, not failed): waiting, due
         now, the attempt not counted. False if `owner` no longer holds it."""
-        return await self._finish(
+        attempts = jobs.c.attempts_made - 1
+        return await self._give_back(
             job_id,
             owner,
-            state=JobState.WAITING,
             run_at=self._clock(),
-            attempts_made=sa.func.max(jobs.c.attempts_made - 1, 0)
+            attempts_made=sa.func.max(attempts, 0)
             if self._db.is_sqlite
-            else sa.func.greatest(jobs.c.attempts_made - 1, 0),
+            else sa.func.greatest(attempts, 0),
         )
 
-    async def _finish(self, job_id: int, owner: str, *, state: JobState, **values: Any) -> bool:
+    async def _give_back(self, job_id: int, owner: str, **values: Any) -> bool:
         now = self._clock()
         async with self._db.write() as conn:
             result = await conn.execute(
                 jobs.update()
                 .where(_held([job_id], owner))
-                .values(state=str(state), owner=None, lease_expires=None, updated_at=now, **values)
+                .values(
+                    state=str(JobState.WAITING),
+                    owner=None,
+                    lease_expires=None,
+                    updated_at=now,
+                    **values,
+                )
             )
         return result.rowcount == 1
+
+    async def _end(self, job_id: int, owner: str, *, state: JobState, **values: Any) -> bool:
+        """Finish a head for good and promote the next job of its key. The key is
+        locked after the head's UPDATE: an enqueue holding the lock first still
+        saw the head unfinished and stored its job blocked, which the promotion,
+        running after that enqueue committed, then finds."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            found = (
+                await conn.execute(
+                    jobs.update()
+                    .where(_held([job_id], owner))
+                    .values(
+                        state=str(state), owner=None, lease_expires=None, updated_at=now, **values
+                    )
+                    .returning(jobs.c.queue, jobs.c.ordering_key)
+                )
+            ).first()
+            if found is None:
+                return False
+            queue, key = found
+            if key is not None:
+                await self._lock(conn, [(queue, key)])
+                await _promote_next(conn, queue, key, now)
+        return True
 
     # ------------------------------------------------------------------ inspecting
 
@@ -319,6 +418,7 @@ class JobStore:
                 sa.and_(jobs.c.state == str(JobState.WAITING), jobs.c.run_at > now),
                 str(JobState.DELAYED),
             ),
+            (jobs.c.state == _BLOCKED, str(JobState.WAITING)),
             else_=jobs.c.state,
         ).label("reported")
         statement = (
@@ -328,7 +428,7 @@ class JobStore:
             rows = (await conn.execute(statement)).all()
         found = {JobState(state): 0 for state in JobState}
         for state, count in rows:
-            found[JobState(state)] = int(count)
+            found[JobState(state)] += int(count)
         return found
 
     async def failed(self, queue: str, limit: int = 100, after_id: int = 0) -> list[Job]:
@@ -350,27 +450,31 @@ class JobStore:
         return [_job(row._mapping, now) for row in rows]
 
     async def requeue(self, job_id: int) -> bool:
-        """A dead letter back to waiting, due now, attempts reset; False if the job
-        is unknown or not a dead letter."""
+        """A dead letter back to its queue, due now, attempts reset: its key's head if
+        the key has none, else next in line. False if unknown or not a dead letter."""
         now = self._clock()
+        failed = sa.and_(jobs.c.id == job_id, jobs.c.state == str(JobState.FAILED))
         async with self._db.write() as conn:
+            found = (
+                await conn.execute(sa.select(jobs.c.queue, jobs.c.ordering_key).where(failed))
+            ).first()
+            if found is None:
+                return False
+            queue, key = found
+            state = str(JobState.WAITING)
+            if key is not None:
+                await self._lock(conn, [(queue, key)])
+                if await _keys_with_head(conn, {(queue, key): job_id}):
+                    state = _BLOCKED
             result = await conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.state == str(JobState.FAILED))
-                .values(
-                    state=str(JobState.WAITING),
-                    attempts_made=0,
-                    run_at=now,
-                    finished_at=None,
-                    updated_at=now,
-                )
+                .where(failed)
+                .values(state=state, attempts_made=0, run_at=now, finished_at=None, updated_at=now)
             )
-        requeued = result.rowcount == 1
-        if requeued:
-            job = await self.get(job_id)
-            if job is not None:
-                self._wake(job.queue)
-        return requeued
+            if result.rowcount != 1:
+                return False
+        self._wake(queue)
+        return True
 
     async def prune(
         self,
@@ -452,19 +556,6 @@ def _runnable(now: int) -> sa.ColumnElement[bool]:
     )
 
 
-def _head_of_key() -> sa.ColumnElement[bool]:
-    """No earlier unfinished job of the same queue and ordering key (NULL keys: none)."""
-    earlier = jobs.alias("earlier")
-    return ~sa.exists(
-        sa.select(earlier.c.id).where(
-            earlier.c.queue == jobs.c.queue,
-            earlier.c.ordering_key == jobs.c.ordering_key,
-            earlier.c.id < jobs.c.id,
-            earlier.c.state.in_(_UNFINISHED),
-        )
-    )
-
-
 def _held(job_ids: Sequence[int], owner: str) -> sa.ColumnElement[bool]:
     return sa.and_(
         jobs.c.id.in_(list(job_ids)),
@@ -473,25 +564,60 @@ def _held(job_ids: Sequence[int], owner: str) -> sa.ColumnElement[bool]:
     )
 
 
-async def _bury_exhausted(conn: AsyncConnection, queue: str, now: int) -> None:
-    """Dead-letter expired-lease jobs that used their last attempt (their process
-    died or stalled on every try); otherwise the next claim would run them again."""
+async def _keys_with_head(
+    conn: AsyncConnection, pairs: Mapping[tuple[str, str], int]
+) -> set[tuple[str, str]]:
+    """Which of the (queue, key) pairs have a waiting or active job other than the
+    one named beside the pair (a job just inserted or being requeued)."""
+    busy: set[tuple[str, str]] = set()
+    by_queue: dict[str, list[tuple[str, int]]] = {}
+    for (queue, key), job_id in pairs.items():
+        by_queue.setdefault(queue, []).append((key, job_id))
+    for queue, entries in by_queue.items():
+        for start in range(0, len(entries), INSERT_CHUNK):
+            chunk = entries[start : start + INSERT_CHUNK]
+            statement = sa.select(jobs.c.ordering_key).where(
+                jobs.c.queue == queue,
+                jobs.c.state.in_(_HEAD_STATES),
+                jobs.c.ordering_key.in_([key for key, _ in chunk]),
+                jobs.c.id.not_in([job_id for _, job_id in chunk]),
+            )
+            busy.update((queue, key) for key in (await conn.execute(statement)).scalars().all())
+    return busy
+
+
+async def _make_heads(conn: AsyncConnection, job_ids: Sequence[int], now: int) -> None:
+    for start in range(0, len(job_ids), INSERT_CHUNK):
+        await conn.execute(
+            jobs.update()
+            .where(jobs.c.id.in_(job_ids[start : start + INSERT_CHUNK]))
+            .where(jobs.c.state == _BLOCKED)
+            .values(state=str(JobState.WAITING), updated_at=now)
+        )
+
+
+async def _promote_next(conn: AsyncConnection, queue: str, key: str, now: int) -> None:
+    """Make the oldest blocked job of (queue, key) its head (the caller ended the
+    previous head, holding the key's lock)."""
+    following = (
+        sa.select(jobs.c.id)
+        .where(jobs.c.queue == queue, jobs.c.ordering_key == key, jobs.c.state == _BLOCKED)
+        .order_by(jobs.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     await conn.execute(
         jobs.update()
-        .where(
-            jobs.c.queue == queue,
-            jobs.c.state == str(JobState.ACTIVE),
-            jobs.c.lease_expires < now,
-            jobs.c.attempts_made >= jobs.c.max_attempts,
-        )
-        .values(
-            state=str(JobState.FAILED),
-            owner=None,
-            lease_expires=None,
-            finished_at=now,
-            updated_at=now,
-            last_error="the lease expired on the last attempt (its runner stopped or stalled)",
-        )
+        .where(jobs.c.id == following, jobs.c.state == _BLOCKED)
+        .values(state=str(JobState.WAITING), updated_at=now)
+    )
+
+
+def _expired(queue: str, now: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        jobs.c.queue == queue,
+        jobs.c.state == str(JobState.ACTIVE),
+        jobs.c.lease_expires < now,
     )
 
 
@@ -516,7 +642,8 @@ def _new_row(job: NewJob, now: int) -> dict[str, Any]:
         "queue": job.queue,
         "ordering_key": job.ordering_key,
         "dedupe_key": job.dedupe_key,
-        "state": str(JobState.WAITING),
+        # A keyed job starts blocked; enqueue makes it the head if its key has none.
+        "state": str(JobState.WAITING) if job.ordering_key is None else _BLOCKED,
         "payload": job.payload,
         "attempts_made": 0,
         "max_attempts": job.max_attempts,
@@ -530,8 +657,9 @@ def _new_row(job: NewJob, now: int) -> dict[str, Any]:
     }
 
 
-def _lock_key(queue: str) -> int:
-    return _ENQUEUE_LOCK_BASE + zlib.crc32(queue.encode())
+def _lock_key(queue: str, key: str) -> int:
+    """A signed 32-bit hash of the pair (a collision only makes two keys share a lock)."""
+    return zlib.crc32(f"{queue}\0{key}".encode()) - 2**31
 
 
 def _cut(error: str) -> str:
@@ -539,8 +667,8 @@ def _cut(error: str) -> str:
 
 
 def _job(row: sa.RowMapping, now: int) -> Job:
-    state = JobState(row["state"])
-    if state is JobState.WAITING and int(row["run_at"]) > now:
+    state = JobState.WAITING if row["state"] == _BLOCKED else JobState(row["state"])
+    if row["state"] == str(JobState.WAITING) and int(row["run_at"]) > now:
         state = JobState.DELAYED
     error = row["last_error"]
     return Job(
