@@ -43,7 +43,10 @@ RELAY_CURSOR = "relay.notify"
 #: One try plus nine retries, as the reference.
 MAX_ATTEMPTS = 10
 BATCH_SIZE = 500
-POLL_INTERVAL_S = 0.25
+#: How often an idle relay reads the outbox. It is the largest share of the
+#: webhook path's latency (0.25 s made APPEND -> webhook p50 761 ms against 512 ms
+#: to the outbox; 0.05 s gives 546 ms) for 20 small indexed reads a second.
+POLL_INTERVAL_S = 0.05
 #: Enrichment fetches running at once within one batch.
 ENRICH_CONCURRENCY = 8
 #: After a failed step (database unreachable...), wait this long before the next.
