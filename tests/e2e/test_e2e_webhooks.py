@@ -239,3 +239,56 @@ def test_a_dead_letter_is_listed_and_retried_through_the_api(
     assert verify(second)
     assert json.loads(second.body)["account"] == account
     assert "notify" in json.dumps(stats)
+
+
+ATTACHED = (
+    b"From: Alice <alice@example.com>\r\n"
+    b"To: Bob <bob@example.com>\r\n"
+    b"Subject: With attachment\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n'
+    b"\r\n"
+    b"--b1\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"See the file.\r\n"
+    b"--b1\r\n"
+    b'Content-Type: application/octet-stream; name="data.bin"\r\n'
+    b'Content-Disposition: attachment; filename="data.bin"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"AAECAwQFBgcICQ==\r\n"
+    b"--b1--\r\n"
+)
+
+
+def test_attachment_content_and_text_off_follow_the_settings(
+    hooked: MailwireServer,
+    receiver: WebhookReceiver,
+    register_account: RegisterAccount,
+    dovecot: Dovecot,
+) -> None:
+    """Runs last in this module: it changes the server's notify settings."""
+    configure(hooked, receiver, notifyText=False, notifyAttachments=True, notifyHeaders=[])
+    user = dovecot.add_user(f"hooks-att-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
+    imap = {
+        "host": dovecot.host,
+        "port": dovecot.imap_port,
+        "secure": False,
+        "tls": {"rejectUnauthorized": False},
+        "auth": {"user": user.name, "pass": user.password},
+    }
+    register_account(hooked, user.name, imap=imap)
+    wait_event(receiver, user.name, "accountInitialized", lambda b: True)
+    client = imap_client(dovecot, user)
+    try:
+        client.append("INBOX", "", imaplib.Time2Internaldate(time.time()), ATTACHED)
+    finally:
+        client.logout()
+    new = wait_event(receiver, user.name, "messageNew", lambda b: True)
+    data = new["data"]
+    assert set(data["text"]) == {"id", "encodedSize"}
+    assert "headers" not in data
+    [attachment] = data["attachments"]
+    assert attachment["filename"] == "data.bin"
+    assert base64.b64decode(attachment["content"]) == bytes(range(10))
