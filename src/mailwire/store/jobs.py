@@ -22,10 +22,13 @@ requeued dead letter becomes the head if its key has none, else it is blocked
 and, having the oldest id, goes next.
 
 Keys are locked, not queues. On SQLite writers are serialised (`BEGIN
-IMMEDIATE`). On PostgreSQL the steps that decide a key's head (enqueue, finish,
-requeue) take a transaction-scoped advisory lock on (queue, key) first, so an
-enqueue never sees a head that is being finished and leaves its job blocked with
-nobody left to promote it. Claims need no such lock: they select due heads
+IMMEDIATE`). On PostgreSQL the steps that decide a key's head take a
+transaction-scoped advisory lock on (queue, key): enqueue and requeue before
+they look at the key, finishing right after its UPDATE and before it promotes.
+So an enqueue cannot store its job blocked behind a head whose finisher has
+already looked for blocked jobs (it would stay blocked with nobody left to
+promote it), and the enqueues of one key get their ids in commit order.
+Claims need no such lock: they select due heads
 `FOR UPDATE SKIP LOCKED`, so concurrent claimers in other processes skip the rows
 another claimer is taking instead of waiting, then mark them `active` with an
 UPDATE that re-checks the state, and a row counts as won only if that UPDATE
@@ -51,6 +54,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailwire.store.database import Database
@@ -76,6 +80,10 @@ CURSOR_PREFIX = "cursor:"
 #: First half of the two-part advisory lock keys of (queue, ordering key); the
 #: second is a hash of the pair. Two-part keys never collide with one-part ones.
 _KEY_LOCK_SPACE = 0x4A0B
+
+_LOCK_KEYS = sa.text(
+    "SELECT pg_advisory_xact_lock(:space, lock) FROM unnest(:locks) AS lock"
+).bindparams(sa.bindparam("locks", type_=postgresql.ARRAY(sa.Integer)))
 
 #: Longest queue name, ordering key and dedupe key the schema stores.
 MAX_QUEUE_NAME = 32
@@ -198,10 +206,11 @@ class JobStore:
                     .on_conflict_do_nothing()
                     .returning(jobs.c.id, jobs.c.queue, jobs.c.ordering_key)
                 )
+                # RETURNING promises no order: a key's head is its smallest new id.
                 for job_id, queue, key in (await conn.execute(statement)).all():
                     inserted += 1
-                    if key is not None and (queue, key) not in heads:
-                        heads[(queue, key)] = int(job_id)
+                    if key is not None:
+                        heads[(queue, key)] = min(int(job_id), heads.get((queue, key), int(job_id)))
             busy = await _keys_with_head(conn, heads)
             await _make_heads(
                 conn, [job_id for pair, job_id in heads.items() if pair not in busy], now
@@ -213,13 +222,11 @@ class JobStore:
     async def _lock(self, conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
         """On PostgreSQL, lock (queue, key) pairs for this transaction (in one order
         everywhere, so two transactions cannot wait for each other)."""
-        if self._db.is_sqlite:
+        locks = sorted({_lock_key(queue, key) for queue, key in pairs})
+        if self._db.is_sqlite or not locks:
             return
-        for lock in sorted({_lock_key(queue, key) for queue, key in pairs}):
-            await conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:space, :lock)"),
-                {"space": _KEY_LOCK_SPACE, "lock": lock},
-            )
+        # One round trip for a whole batch; unnest yields the sorted array in order.
+        await conn.execute(_LOCK_KEYS, {"space": _KEY_LOCK_SPACE, "locks": locks})
 
     def _wake(self, queue: str) -> None:
         for callback in list(self._listeners.get(queue, ())):
