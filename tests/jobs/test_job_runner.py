@@ -288,6 +288,37 @@ async def test_a_hung_handler_loses_its_job_to_another_runner(store: Store) -> N
     assert done.attempts_made == 2
 
 
+async def test_renewal_keeps_a_long_job_with_its_runner(store: Store) -> None:
+    """A handler running for three leases keeps its job: a second runner never gets it."""
+    lease = 900
+    ran_by: list[str] = []
+
+    def handler_for(name: str) -> Callable[[Job], Any]:
+        async def handler(job: Job) -> Outcome:
+            ran_by.append(name)
+            await asyncio.sleep(3 * lease / 1000)
+            return Done()
+
+        return handler
+
+    options = RunnerOptions(lease_ms=lease)
+    first = JobRunner(
+        store.jobs, Q, handler_for("a"), owner="a", poll_interval=FAST, options=options
+    )
+    second = JobRunner(
+        store.jobs, Q, handler_for("b"), owner="b", poll_interval=FAST, options=options
+    )
+    job = await _enqueue_one(store.jobs, new(1))
+    async with running(first):
+        await eventually(lambda: ran_by == ["a"])
+        async with running(second):
+            await eventually(lambda: _state_is(store.jobs, job.id, JobState.COMPLETED), rounds=1000)
+    assert ran_by == ["a"]
+    done = await store.jobs.get(job.id)
+    assert done is not None
+    assert done.attempts_made == 1
+
+
 async def test_stop_releases_running_jobs_untried(store: Store) -> None:
     started = asyncio.Event()
 
