@@ -16,6 +16,7 @@ import hmac
 import imaplib
 import json
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -239,6 +240,25 @@ def test_a_dead_letter_is_listed_and_retried_through_the_api(
     assert verify(second)
     assert json.loads(second.body)["account"] == account
     assert "notify" in json.dumps(stats)
+
+
+def test_connect_failure_is_announced(
+    hooked: MailwireServer, receiver: WebhookReceiver, register_account: RegisterAccount
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    account = f"hooks-down-{secrets.token_hex(4)}"
+    imap = {
+        "host": "127.0.0.1",
+        "port": closed,
+        "secure": False,
+        "auth": {"user": account, "pass": "irrelevant"},
+    }
+    register_account(hooked, account, imap=imap)
+    error = wait_event(receiver, account, "connectError", lambda b: True)
+    assert error["data"]["serverResponseCode"]
+    assert "path" not in error
 
 
 ATTACHED = (
