@@ -66,7 +66,15 @@ def _number(value: float) -> str:
 def all_benchmarks() -> dict[str, Benchmark]:
     """Every benchmark, in the order `python -m benchmarks` runs them."""
     # Imported here: the benchmark modules import this module for its types.
-    from benchmarks import imap_memory, imap_parse, imap_sync, messages_api, tokens_api
+    from benchmarks import (
+        imap_memory,
+        imap_parse,
+        imap_sync,
+        messages_api,
+        tokens_api,
+        webhook_delivery,
+        webhook_transform,
+    )
 
     found = [
         *tokens_api.BENCHMARKS,
@@ -74,5 +82,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
         *imap_sync.BENCHMARKS,
         *imap_memory.BENCHMARKS,
         *messages_api.BENCHMARKS,
+        *webhook_transform.BENCHMARKS,
+        *webhook_delivery.BENCHMARKS,
     ]
     return {benchmark.name: benchmark for benchmark in found}

@@ -20,7 +20,9 @@ from mailwire.api.routes import (
     mailbox_changes,
     message_changes,
     messages,
+    queues,
     search,
+    settings,
     tokens,
     uploads,
     webhook_routes,
@@ -49,6 +51,8 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(message_changes.router)
     app.include_router(uploads.router)
     app.include_router(mailbox_changes.router)
+    app.include_router(queues.router)
+    app.include_router(settings.router)
     app.include_router(webhook_routes.router)
     install_error_handlers(app)
     install_forwarding(app)  # inside the request context: refusals get a request id

@@ -31,6 +31,7 @@ from mailwire.backends.imap.sync import sync_session
 from mailwire.config import Settings
 from mailwire.logs import get_logger
 from mailwire.net.listeners import bind_tcp
+from mailwire.runtime.webhooks import WebhookPipeline
 from mailwire.services.container import Services
 from mailwire.store.secret_file import read_secret_file
 from mailwire.store.store import Store, open_store
@@ -108,6 +109,7 @@ async def _serve_with(
         address=socket_url(node_socket),
     )
     services.connections.attach(supervisor)
+    webhooks = WebhookPipeline(store, services, settings, owner=supervisor.node_id)
     keys = await asyncio.to_thread(ForwardingKeys.from_secrets, service_secrets(settings, store))
     forwarding = Forwarding(node_id=supervisor.node_id, keys=keys, owners=supervisor.leases)
     app.state.forwarding = forwarding
@@ -122,6 +124,7 @@ async def _serve_with(
                 node_server.serve(sockets=[node_socket]), name="node-server"
             )
             group.create_task(supervisor.run(), name="account-supervisor")
+            group.create_task(webhooks.run(), name="webhooks")
             group.create_task(_announce(server, serving, on_ready), name="announce")
             stopping = group.create_task(stop.wait(), name="stop-signal")
             await asyncio.wait(
@@ -131,6 +134,7 @@ async def _serve_with(
             server.should_exit = True
             node_server.should_exit = True
             supervisor.stop()
+            webhooks.stop()
             stopping.cancel()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

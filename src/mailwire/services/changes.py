@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 from mailwire.domain.events import StoredEvent
-from mailwire.domain.messages import iso_time
 from mailwire.store.store import Store
+from mailwire.webhooks.envelope import envelope
+
+__all__ = ["ChangeService", "envelope"]
 
 POLL_INTERVAL_S = 0.25
 #: A stream with nothing to say sends a keep-alive this often, so proxies keep it open.
@@ -52,15 +53,3 @@ class ChangeService:
             if quiet >= KEEPALIVE_S:
                 quiet = 0.0
                 yield None
-
-
-def envelope(event: StoredEvent) -> dict[str, Any]:
-    """An event in the reference's webhook envelope shape (without `serviceUrl`)."""
-    body: dict[str, Any] = {"account": event.account, "date": iso_time(event.created_at)}
-    if event.path is not None:
-        body["path"] = event.path
-    if event.special_use is not None:
-        body["specialUse"] = event.special_use
-    body["event"] = str(event.event)
-    body["data"] = dict(event.data)
-    return body

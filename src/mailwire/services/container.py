@@ -14,9 +14,11 @@ from mailwire.services.message_changes import MessageChangeService
 from mailwire.services.message_content import MessageContentService
 from mailwire.services.messages import MessageService
 from mailwire.services.search import SearchService
+from mailwire.services.settings import SettingsService
 from mailwire.services.tokens import TokenService
 from mailwire.services.uploads import UploadService
 from mailwire.services.verify import VerifyService
+from mailwire.services.webhook_queue import QueueService
 from mailwire.services.webhook_routes import WebhookRouteService
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
@@ -38,6 +40,9 @@ class Services:
     message_changes: MessageChangeService
     folders: FolderService
     uploads: UploadService
+    #: Queue controls, dead letters and `/v1/stats`.
+    queues: QueueService
+    settings: SettingsService
     webhook_routes: WebhookRouteService
 
     @classmethod
@@ -58,5 +63,7 @@ class Services:
             message_changes=MessageChangeService(store, messages, connections),
             folders=FolderService(store, connections),
             uploads=UploadService(store, connections, MessageContentService(store, connections)),
+            queues=QueueService(store),
             webhook_routes=WebhookRouteService(store),
+            settings=SettingsService(store),
         )

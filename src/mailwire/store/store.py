@@ -29,6 +29,7 @@ from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.secret_file import SECRET_FILE_NAME, read_secret_file, write_secret_file
 from mailwire.store.secrets import SecretStore
+from mailwire.store.settings import SettingsStore
 from mailwire.store.tokens import TokenStore
 from mailwire.store.webhook_routes import WebhookRouteStore
 from mailwire.types import Clock, now_ms
@@ -53,6 +54,8 @@ class Store:
     #: Durable jobs and queue controls (webhook deliveries).
     jobs: JobStore
     webhook_routes: WebhookRouteStore
+    #: Instance-wide settings (`/v1/settings`).
+    settings: SettingsStore
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -88,6 +91,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         search=IndexSearch(database),
         jobs=JobStore(database, clock=clock),
         webhook_routes=WebhookRouteStore(database, clock=clock),
+        settings=SettingsStore(database, secrets, clock=clock),
     )
 
 
