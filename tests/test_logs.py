@@ -466,7 +466,7 @@ def test_exception_traceback_is_masked(stream: io.StringIO) -> None:
 def test_third_party_records_take_the_same_shape_masked(stream: io.StringIO) -> None:
     url = f"https://oauth.example.com/token?client_id=abc&refresh_token={TOKEN}"
     with log_context(account="acct_1"):
-        logging.getLogger("httpx").info("HTTP Request: %s %s", "POST", url)
+        logging.getLogger("httpx").warning("HTTP Request: %s %s", "POST", url)
     logging.getLogger("x").warning("%s", f"imaps://bob:{PASSWORD}@imap.example.com")
     first, second = lines(stream)
     assert list(first) == ["time", "level", "logger", "event", "account"]
@@ -587,3 +587,18 @@ def test_property_bare_bearer_token_never_leaks(secret: str) -> None:
     event = _logged_event(secret, f"retrying with Bearer {secret}= after 401", masked)
     # The token may itself look like "x.token=", masking more than it needs to.
     assert event.startswith("retrying with Bearer ***")
+
+
+@pytest.mark.parametrize("level", ["debug", "info"])
+def test_http_client_request_lines_with_urls_are_not_logged(level: str) -> None:
+    """httpx logs every request's URL at info; a webhook URL's query may hold a token."""
+    out = io.StringIO()
+    configure_logging(level, stream=out)
+    try:
+        logging.getLogger("httpx").info("HTTP Request: POST https://h.example/?token=planted")
+        logging.getLogger("httpcore.http11").debug("send_request_headers.started planted")
+        assert "planted" not in out.getvalue()
+        logging.getLogger("httpx").warning("still shown")
+        assert "still shown" in out.getvalue()
+    finally:
+        configure_logging("info", stream=io.StringIO())

@@ -156,7 +156,7 @@ async def test_functions_that_do_not_compile_are_refused(store: Store) -> None:
         return "SyntaxError: unexpected token" if "{{" in source else None
 
     services = Services.build(store)
-    object.__setattr__(services.webhook_routes, "_check", check)
+    services.webhook_routes.attach_check(check)
     async with _client(store, await _token(store), services) as client:
         refused = await client.post(
             "/v1/webhookRoutes", json={"name": "x", "content": {"map": "return {{"}}

@@ -312,3 +312,49 @@ def test_attachment_content_and_text_off_follow_the_settings(
     [attachment] = data["attachments"]
     assert attachment["filename"] == "data.bin"
     assert base64.b64decode(attachment["content"]) == bytes(range(10))
+
+
+def test_a_custom_route_is_checked_saved_and_fed_by_the_server(
+    hooked: MailwireServer, register_account: RegisterAccount
+) -> None:
+    """A route's function that does not compile is refused; a valid route receives the
+    events its filter picks, reshaped by its map function, from the running server."""
+    account = f"routed-{secrets.token_hex(4)}"
+    with (
+        WebhookReceiver() as own,
+        httpx.Client(base_url=hooked.url, headers=bearer(hooked.token), timeout=15) as api,
+    ):
+        broken = api.post(
+            "/v1/webhookRoutes",
+            json={"name": "broken", "targetUrl": own.url, "content": {"fn": "return {{;"}},
+        )
+        assert broken.status_code == 400, broken.text
+        assert "SyntaxError" in broken.json()["message"]
+        created = api.post(
+            "/v1/webhookRoutes",
+            json={
+                "name": "added accounts",
+                "targetUrl": own.url,
+                "enabled": True,
+                "customHeaders": [{"key": "X-Route", "value": "yes"}],
+                "content": {
+                    "fn": f"return payload.account === {json.dumps(account)}"
+                    " && payload.event === 'accountAdded';",
+                    "map": "return {seen: payload.account, route: payload._route.id};",
+                },
+            },
+        )
+        assert created.status_code == 200, created.text
+        route_id = created.json()["id"]
+        time.sleep(1.5)  # routes are re-read at most once a second
+        register_account(hooked, account)
+        [request] = own.wait_for(lambda got: len(got) >= 1, timeout=WAIT_S)
+        time.sleep(1.0)  # a second, unwanted delivery would show up by now
+        shown = api.get(f"/v1/webhookRoutes/webhookRoute/{route_id}").json()
+        api.delete(f"/v1/webhookRoutes/webhookRoute/{route_id}")
+    assert len(own.requests) == 1
+    assert verify(request)
+    assert request.header("X-EE-Wh-Custom-Route") == route_id
+    assert request.header("X-Route") == "yes"
+    assert json.loads(request.body) == {"seen": account, "route": route_id}
+    assert shown["tcount"] == 1

@@ -45,6 +45,7 @@ _KEY_CACHE_SIZE = 1024
 
 #: Libraries whose info lines (Alembic's "Context impl SQLiteImpl" on every start)
 #: are noise outside debugging.
+_URL_LOGGING_LIBRARIES = ("httpx", "httpcore")
 _CHATTY_LIBRARIES = ("alembic", "aiosqlite", "asyncio")
 
 _RESERVED = frozenset({"time", "level", "logger", "event", "exc", "stack"})
@@ -224,6 +225,10 @@ def configure_logging(
         logging.getLogger(name).setLevel(
             logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
         )
+    # HTTP clients log each request's full URL (webhook and OAuth URLs may carry
+    # tokens in their query) at info and debug: warnings only, at every level.
+    for name in _URL_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class StructLogger:

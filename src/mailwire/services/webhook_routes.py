@@ -33,6 +33,11 @@ class WebhookRouteService:
         self._store = store
         self._check = check
 
+    def attach_check(self, check: ScriptCheck) -> None:
+        """Check function sources with `check` from now on (the runtime attaches the
+        process's sandbox once it exists)."""
+        self._check = check
+
     async def list(self, *, page: int, page_size: int) -> RoutePage:
         return await self._store.webhook_routes.page(offset=page * page_size, limit=page_size)
 

@@ -1,0 +1,174 @@
+"""Custom routes end to end in process: outbox -> relay (functions in the real
+sandbox) -> runner -> egress guard -> loopback receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from test_delivery_pipeline import WAIT_S, add_account, until, verify
+
+from mailwire.domain.events import Event, EventName
+from mailwire.jobs.runner import JobRunner, RunnerOptions
+from mailwire.net.egress import EgressPolicy
+from mailwire.runtime.webhooks import parse_script_env
+from mailwire.store.store import Store
+from mailwire.testing.webhook_receiver import WebhookReceiver
+from mailwire.webhooks.config import SettingsCache
+from mailwire.webhooks.delivery import Delivery
+from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay
+from mailwire.webhooks.routes import SandboxRoutes
+from mailwire.webhooks.sandbox import Sandbox
+from mailwire.webhooks.sender import GuardedSender
+
+
+@asynccontextmanager
+async def routed_pipeline(store: Store) -> AsyncIterator[None]:
+    async def env() -> Mapping[str, Any]:
+        return parse_script_env((await store.settings.values()).get("scriptEnv"))
+
+    sender = GuardedSender(EgressPolicy(allow_private=True))
+    async with Sandbox(timeout=0.5) as sandbox:
+        routes = SandboxRoutes(store.webhook_routes, sandbox, env=env, refresh_interval=0)
+        relay = Relay(
+            store.outbox,
+            store.jobs,
+            SettingsCache(store.settings, ttl=0),
+            routes=routes,
+            poll_interval=0.02,
+        )
+        delivery = Delivery(
+            settings=SettingsCache(store.settings, ttl=0),
+            accounts=store.accounts,
+            sender=sender,
+            routes=store.webhook_routes,
+        )
+        runner = JobRunner(
+            store.jobs,
+            NOTIFY_QUEUE,
+            delivery.handle,
+            owner="test",
+            poll_interval=0.02,
+            options=RunnerOptions(backoff_base_ms=1, backoff_max_ms=5, stop_timeout=1.0),
+        )
+        async with asyncio.TaskGroup() as group:
+            relaying = group.create_task(relay.run())
+            running = group.create_task(runner.run())
+            try:
+                yield
+            finally:
+                relaying.cancel()
+                runner.stop()
+                await asyncio.wait_for(running, 10)
+                await sender.aclose()
+
+
+async def _route(store: Store, url: str, filter_fn: str, map_fn: str | None = None) -> str:
+    fields = {
+        "name": "r",
+        "target_url": url,
+        "enabled": True,
+        "filter_fn": filter_fn,
+        "map_fn": map_fn,
+        "custom_headers": [("X-Route-Secret", "abc")],
+    }
+    return (await store.webhook_routes.create(fields)).id
+
+
+async def test_routes_match_map_and_contain_broken_functions(store: Store) -> None:
+    await add_account(store)
+    with WebhookReceiver() as default, WebhookReceiver() as target:
+        await store.settings.update(
+            {
+                "webhooksEnabled": True,
+                "webhooks": default.url,
+                "webhookEvents": ["*"],
+                "scriptEnv": json.dumps({"team": "ops"}),
+            }
+        )
+        secret = await store.settings.service_secret()
+        mapped = await _route(
+            store,
+            target.url,
+            "return payload.event === 'accountInitialized';",
+            "return {route: payload._route.id, ev: payload.event, team: env.team,"
+            " eventId: payload.eventId};",
+        )
+        plain = await _route(store, target.url, "return payload.event === 'accountInitialized';")
+        looping = await _route(store, target.url, "while (true) {}")
+        throwing = await _route(store, target.url, "throw new Error('boom in filter');")
+        polluting = await _route(store, target.url, "Object.prototype.polluted = 1; return false;")
+        declined = await _route(store, target.url, "return payload.polluted === 1;")
+        async with routed_pipeline(store):
+            await store.outbox.append(
+                [
+                    Event("acct", EventName.ACCOUNT_INITIALIZED, {"initialized": True}),
+                    Event("acct", EventName.AUTHENTICATION_SUCCESS, {"user": "alice"}),
+                ]
+            )
+            await asyncio.to_thread(default.wait_for, lambda got: len(got) >= 2, timeout=WAIT_S)
+            routed = await asyncio.to_thread(
+                target.wait_for, lambda got: len(got) >= 2, timeout=WAIT_S
+            )
+
+    # The default route got both events, whatever the routes did.
+    assert len(default.requests) == 2
+    assert len(routed) == 2
+    by_route = {r.header("X-EE-Wh-Custom-Route"): r for r in routed}
+    assert set(by_route) == {mapped, plain}
+    for request in routed:
+        assert verify(request, secret)
+        assert request.header("X-Route-Secret") == "abc"
+    event_id = by_route[mapped].header("X-EE-Wh-Event-Id")
+    body = json.loads(by_route[mapped].body)
+    assert body["route"] == mapped
+    assert body["ev"] == "accountInitialized"
+    assert body["team"] == "ops"
+    assert "eventId" not in body  # returned by the map function, sent as the header
+    assert event_id
+    # A route without a map function sends the plain envelope, without `_route`.
+    envelope = json.loads(by_route[plain].body)
+    assert envelope["event"] == "accountInitialized"
+    assert "_route" not in envelope
+    assert "eventId" not in envelope
+    assert by_route[plain].header("X-EE-Wh-Event-Id") == event_id
+
+    counted = await store.webhook_routes.get(mapped)
+    assert counted is not None
+    assert counted.match_count == 1
+    for broken, words in ((looping, "ran longer than"), (throwing, "boom in filter")):
+        route = await store.webhook_routes.get(broken)
+        assert route is not None
+        assert route.error is not None
+        assert route.error.kind == "exec"
+        assert words in route.error.message
+        assert len(route.error_log) == 2  # once per event
+    # Prototype pollution in one call is invisible to the next.
+    for quiet in (polluting, declined):
+        route = await store.webhook_routes.get(quiet)
+        assert route is not None
+        assert route.match_count == 0
+        assert route.error is None
+
+
+async def test_route_edits_take_effect_on_the_next_event(store: Store) -> None:
+    await add_account(store)
+    with WebhookReceiver() as target:
+        await store.settings.update({"webhooksEnabled": True})
+        route = await _route(store, target.url, "return true;")
+        async with routed_pipeline(store):
+            await store.outbox.append([Event("acct", EventName.ACCOUNT_INITIALIZED, {})])
+            await asyncio.to_thread(target.wait_for, lambda got: len(got) >= 1, timeout=WAIT_S)
+            await store.webhook_routes.update(route, {"enabled": False})
+            await store.outbox.append([Event("acct", EventName.AUTHENTICATION_SUCCESS, {})])
+            await until(lambda: _relayed_all(store))
+            await asyncio.sleep(0.3)
+    assert len(target.requests) == 1
+
+
+async def _relayed_all(store: Store) -> bool:
+    newest = await store.outbox.last_seq()
+    return await store.jobs.cursor("relay.notify") >= newest
