@@ -68,6 +68,8 @@ def test_secret_never_appears_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch)
         ("MAILWIRE_DATABASE_SCHEMA", "Robert'); DROP", "identifier"),
         ("MAILWIRE_TRUSTED_PROXIES", "not-an-ip", "does not appear to be"),
         ("MAILWIRE_PROT", "3000", "not a known setting"),
+        ("MAILWIRE_WEBHOOK_TIMEOUT", "0", "greater than 0"),
+        ("MAILWIRE_WEBHOOK_TIMEOUT", "soon", "number"),
     ],
 )
 def test_bad_variables_name_the_setting(
@@ -79,6 +81,12 @@ def test_bad_variables_name_the_setting(
     assert caught.value.setting == variable
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_webhook_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().webhook_timeout == 30.0
+    monkeypatch.setenv("MAILWIRE_WEBHOOK_TIMEOUT", "2.5")
+    assert load_settings().webhook_timeout == 2.5
 
 
 def test_bad_flags_are_named_as_flags() -> None:

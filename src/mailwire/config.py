@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     #: Networks (CIDR) and host names (`hooks.internal`, `*.corp.example`) those
     #: requests may reach even though they are not public.
     webhook_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Seconds one webhook attempt may take (connect, response and body), as the
+    #: reference's EENGINE_WEBHOOK_TIMEOUT; a slower receiver's attempt is retried.
+    webhook_timeout: float = Field(30.0, gt=0, le=600)
 
     @field_validator("log_level", mode="before")
     @classmethod

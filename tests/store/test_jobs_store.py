@@ -99,6 +99,15 @@ async def test_cursor_moves_with_the_jobs(jobs: JobStore) -> None:
     assert await jobs.cursor("other") == 0
 
 
+async def test_a_slower_producer_never_moves_the_cursor_back(jobs: JobStore) -> None:
+    """Two relays: the one that finishes an older batch last must not rewind."""
+    await jobs.enqueue([], cursor=("relay", 1000))
+    await jobs.enqueue([job(1, dedupe_key="late")], cursor=("relay", 400))
+    assert await jobs.cursor("relay") == 1000
+    await jobs.enqueue([], cursor=("relay", 1001))
+    assert await jobs.cursor("relay") == 1001
+
+
 async def test_a_failing_insert_leaves_the_cursor_and_jobs_unchanged(jobs: JobStore) -> None:
     await jobs.enqueue([job(1)], cursor=("relay", 3))
     broken = NewJob(queue=Q, payload={"not json": object()})

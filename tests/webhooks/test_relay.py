@@ -8,6 +8,8 @@ from typing import Any
 
 from mailwire.domain.events import Event, EventName
 from mailwire.jobs.model import JobState
+from mailwire.store.jobs import CURSOR_PREFIX
+from mailwire.store.schema import meta
 from mailwire.store.store import Store
 from mailwire.webhooks.config import SettingsCache
 from mailwire.webhooks.relay import NOTIFY_QUEUE, RELAY_CURSOR, Relay, RouteMatch
@@ -79,7 +81,11 @@ async def test_a_replayed_batch_makes_no_second_job(store: Store) -> None:
     await enable(store)
     await store.outbox.append(events(20))
     await relay(store).step()
-    await store.jobs.enqueue([], cursor=(RELAY_CURSOR, 0))
+    async with store.database.write() as conn:  # the position lost (enqueue never rewinds)
+        await conn.execute(
+            meta.update().where(meta.c.key == CURSOR_PREFIX + RELAY_CURSOR).values(value="0")
+        )
+    assert await store.jobs.cursor(RELAY_CURSOR) == 0
     assert await relay(store).step() == 20
     assert (await store.jobs.counts(NOTIFY_QUEUE))[JobState.WAITING] == 20
 

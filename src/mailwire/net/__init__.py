@@ -1,5 +1,6 @@
-"""Network plumbing: listening sockets (`listeners`) and client TLS contexts (`tls`).
+"""Network plumbing: listening sockets (`listeners`), client TLS contexts (`tls`),
+and the egress guard (`egress`) every outbound request made on a user's behalf
+passes: scheme and address checks, DNS resolved once, the connection pinned.
 
-It knows sockets and TLS, not protocols; asyncio stream helpers and task
-spawning will join it.
+It knows sockets, TLS and HTTP clients, not Mailwire's protocols.
 """

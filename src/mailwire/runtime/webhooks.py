@@ -23,7 +23,7 @@ from mailwire.services.container import Services
 from mailwire.services.webhook_payloads import WebhookPayloads
 from mailwire.store.store import Store
 from mailwire.webhooks.config import SettingsCache
-from mailwire.webhooks.delivery import DEFAULT_TIMEOUT_S, Delivery
+from mailwire.webhooks.delivery import Delivery
 from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay, RouteEvaluator
 from mailwire.webhooks.routes import SandboxRoutes
 from mailwire.webhooks.sandbox import Sandbox
@@ -41,7 +41,7 @@ class WebhookPipeline:
         *,
         owner: str,
         routes: RouteEvaluator | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
+        timeout: float | None = None,
         options: RunnerOptions | None = None,
     ) -> None:
         cache = SettingsCache(store.settings)
@@ -64,7 +64,7 @@ class WebhookPipeline:
             accounts=store.accounts,
             sender=self.sender,
             routes=store.webhook_routes,
-            timeout=timeout,
+            timeout=settings.webhook_timeout if timeout is None else timeout,
         )
         self.runner = JobRunner(
             store.jobs,

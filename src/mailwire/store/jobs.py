@@ -639,9 +639,14 @@ async def _queue_row(conn: AsyncConnection, name: str) -> QueueSettings:
 async def _set_cursor(
     database: Database, conn: AsyncConnection, name: str, seq: int, *, now: int
 ) -> None:
+    """Move the cursor forward to `seq`, never back: a slower producer finishing an
+    older batch (a second relay) must not rewind it past work already done."""
     row = {"value": str(int(seq)), "updated_at": now}
     insert = database.insert(meta).values(key=CURSOR_PREFIX + name, **row)
-    await conn.execute(insert.on_conflict_do_update(index_elements=["key"], set_=row))
+    forward = sa.cast(meta.c.value, sa.BigInteger) < int(seq)
+    await conn.execute(
+        insert.on_conflict_do_update(index_elements=["key"], set_=row, where=forward)
+    )
 
 
 def _new_row(job: NewJob, now: int) -> dict[str, Any]:

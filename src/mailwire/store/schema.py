@@ -257,8 +257,9 @@ webhook_routes = sa.Table(
 )
 
 #: Durable jobs (webhook deliveries now; sends and exports later). A job runs
-#: when `state` is waiting and `run_at` has passed, and no earlier unfinished job
-#: shares its `ordering_key` (per-account order). `owner`/`lease_expires` mark a
+#: when `state` is waiting and `run_at` has passed. Per-key order lives in the
+#: rows: only the oldest unfinished job of an `ordering_key` is waiting/active,
+#: later ones are stored as `blocked` and promoted when it ends (`store.jobs`). `owner`/`lease_expires` mark a
 #: claimed job; a lease that expires returns the job to its queue. `dedupe_key`
 #: makes producing a job idempotent (e.g. one delivery per event and route).
 jobs = sa.Table(
