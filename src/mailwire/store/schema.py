@@ -259,9 +259,10 @@ webhook_routes = sa.Table(
 #: Durable jobs (webhook deliveries now; sends and exports later). A job runs
 #: when `state` is waiting and `run_at` has passed. Per-key order lives in the
 #: rows: only the oldest unfinished job of an `ordering_key` is waiting/active,
-#: later ones are stored as `blocked` and promoted when it ends (`store.jobs`). `owner`/`lease_expires` mark a
-#: claimed job; a lease that expires returns the job to its queue. `dedupe_key`
-#: makes producing a job idempotent (e.g. one delivery per event and route).
+#: later ones are stored as `blocked` and promoted when it ends (`store.jobs`).
+#: `owner`/`lease_expires` mark a claimed job; a lease that expires returns the
+#: job to its queue. `dedupe_key` makes producing a job idempotent (e.g. one
+#: delivery per event and route).
 jobs = sa.Table(
     "jobs",
     metadata,
