@@ -27,7 +27,7 @@ from mailwire.store.store import Store
 from mailwire.testing.webhook_receiver import Received, WebhookReceiver
 from mailwire.webhooks.config import SettingsCache
 from mailwire.webhooks.delivery import Delivery
-from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay, RouteMatch
+from mailwire.webhooks.relay import NOTIFY_QUEUE, NoRoutes, Relay, RouteEvaluator, RouteMatch
 from mailwire.webhooks.sender import GuardedSender
 
 WAIT_S = 30.0
@@ -79,8 +79,11 @@ async def add_account(store: Store, account: str = "acct") -> None:
 
 
 @asynccontextmanager
-async def pipeline(store: Store, **delivery_kw: Any) -> AsyncIterator[None]:
-    """The relay and the notify runner, as the server runs them, until the block ends."""
+async def pipeline(
+    store: Store, *, evaluator: RouteEvaluator | None = None, **delivery_kw: Any
+) -> AsyncIterator[None]:
+    """The relay and the notify runner, as the server runs them, until the block ends;
+    `evaluator` picks the custom routes (none by default)."""
     sender = GuardedSender(EgressPolicy(allow_private=True))
     delivery = Delivery(
         settings=SettingsCache(store.settings, ttl=0),
@@ -89,7 +92,11 @@ async def pipeline(store: Store, **delivery_kw: Any) -> AsyncIterator[None]:
         **delivery_kw,
     )
     relay = Relay(
-        store.outbox, store.jobs, SettingsCache(store.settings, ttl=0), poll_interval=0.02
+        store.outbox,
+        store.jobs,
+        SettingsCache(store.settings, ttl=0),
+        routes=evaluator or NoRoutes(),
+        poll_interval=0.02,
     )
     runner = JobRunner(
         store.jobs,

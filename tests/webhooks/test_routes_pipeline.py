@@ -9,61 +9,27 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from test_delivery_pipeline import WAIT_S, add_account, until, verify
+from test_delivery_pipeline import WAIT_S, add_account, pipeline, until, verify
 
 from mailwire.domain.events import Event, EventName
-from mailwire.jobs.runner import JobRunner, RunnerOptions
-from mailwire.net.egress import EgressPolicy
 from mailwire.runtime.webhooks import parse_script_env
 from mailwire.store.store import Store
 from mailwire.testing.webhook_receiver import WebhookReceiver
-from mailwire.webhooks.config import SettingsCache
-from mailwire.webhooks.delivery import Delivery
-from mailwire.webhooks.relay import NOTIFY_QUEUE, Relay
 from mailwire.webhooks.routes import SandboxRoutes
 from mailwire.webhooks.sandbox import Sandbox
-from mailwire.webhooks.sender import GuardedSender
 
 
 @asynccontextmanager
 async def routed_pipeline(store: Store) -> AsyncIterator[None]:
+    """The shared pipeline with custom routes run in a real sandbox."""
+
     async def env() -> Mapping[str, Any]:
         return parse_script_env((await store.settings.values()).get("scriptEnv"))
 
-    sender = GuardedSender(EgressPolicy(allow_private=True))
     async with Sandbox(timeout=0.5) as sandbox:
         routes = SandboxRoutes(store.webhook_routes, sandbox, env=env, refresh_interval=0)
-        relay = Relay(
-            store.outbox,
-            store.jobs,
-            SettingsCache(store.settings, ttl=0),
-            routes=routes,
-            poll_interval=0.02,
-        )
-        delivery = Delivery(
-            settings=SettingsCache(store.settings, ttl=0),
-            accounts=store.accounts,
-            sender=sender,
-            routes=store.webhook_routes,
-        )
-        runner = JobRunner(
-            store.jobs,
-            NOTIFY_QUEUE,
-            delivery.handle,
-            owner="test",
-            poll_interval=0.02,
-            options=RunnerOptions(backoff_base_ms=1, backoff_max_ms=5, stop_timeout=1.0),
-        )
-        async with asyncio.TaskGroup() as group:
-            relaying = group.create_task(relay.run())
-            running = group.create_task(runner.run())
-            try:
-                yield
-            finally:
-                relaying.cancel()
-                runner.stop()
-                await asyncio.wait_for(running, 10)
-                await sender.aclose()
+        async with pipeline(store, evaluator=routes, routes=store.webhook_routes):
+            yield
 
 
 async def _route(store: Store, url: str, filter_fn: str, map_fn: str | None = None) -> str:
