@@ -10,18 +10,14 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from api_kit import client_for, token_for
 
-from mailwire.api.app import create_app
 from mailwire.domain.events import EventName
-from mailwire.domain.tokens import Scope
-from mailwire.services.container import Services
-from mailwire.services.tokens import TokenRequest
 from mailwire.store.schema import accounts, mailboxes
 from mailwire.store.store import Store, open_store
 from mailwire.testing.postgres import settings_for
 from mailwire.types import now_ms
 
-BODY_LIMIT = 256 * 1024
 PASSWORD = "planted-S3cret-9c1e"  # searched for in every answer and in the database
 TOKEN_SECRET = "planted-Token-4d2b"  # searched for like PASSWORD
 
@@ -31,22 +27,6 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await open_store(settings_for(tmp_path / "data"))
     yield opened
     await opened.close()
-
-
-async def token_for(store: Store, account: str | None = None) -> str:
-    request = TokenRequest(description="test", scopes=frozenset({Scope.ALL}), account=account)
-    issued = await Services.build(store).tokens.issue(request, allow_unrestricted=True)
-    return issued.token
-
-
-def client_for(store: Store, token: str) -> httpx.AsyncClient:
-    app = create_app(Services.build(store), body_limit=BODY_LIMIT)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    return httpx.AsyncClient(
-        transport=transport,
-        base_url="http://mailwire",
-        headers={"Authorization": f"Bearer {token}"},
-    )
 
 
 @pytest.fixture

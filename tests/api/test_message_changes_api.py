@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from test_accounts_api import store, token_for
+from api_kit import token_for
+from test_accounts_api import store
 
 from mailwire.api.app import create_app
 from mailwire.backends.imap.connection import ImapConnection

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from test_accounts_api import client_for, store, token_for
+from api_kit import client_for, token_for
+from test_accounts_api import store
 
 from mailwire.domain.mailboxes import ListedMailbox, MailboxInfo, SyncState
 from mailwire.domain.messages import MessageRecord

@@ -6,33 +6,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from api_kit import client_for, token_for
 
-from mailwire.api.app import create_app
-from mailwire.domain.tokens import Scope
-from mailwire.services.container import Services
-from mailwire.services.tokens import TokenRequest
 from mailwire.store.jobs import JobState, NewJob
 from mailwire.store.store import Store
 
-BODY_LIMIT = 256 * 1024
 HEADER_SECRET = "planted-Header-7f3a"  # a custom header's token: never shown by the API
 URL_SECRET = "planted-Url-91bc"  # userinfo of a target URL: never shown either
-
-
-async def token_for(store: Store, account: str | None = None) -> str:
-    request = TokenRequest(description="test", scopes=frozenset({Scope.ALL}), account=account)
-    issued = await Services.build(store).tokens.issue(request, allow_unrestricted=True)
-    return issued.token
-
-
-def client_for(store: Store, token: str) -> httpx.AsyncClient:
-    app = create_app(Services.build(store), body_limit=BODY_LIMIT)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    return httpx.AsyncClient(
-        transport=transport,
-        base_url="http://mailwire",
-        headers={"Authorization": f"Bearer {token}"},
-    )
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_accounts_api import BODY_LIMIT, token_for
+from api_kit import BODY_LIMIT, token_for
 
 from mailwire.api.app import create_app
 from mailwire.api.forwarding import Forwarding, ForwardingKeys

@@ -9,20 +9,17 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from api_kit import client_for, token_for
 
-from mailwire.api.app import create_app
 from mailwire.api.models.accounts import MAX_CUSTOM_HEADERS
 from mailwire.config import Settings
 from mailwire.domain.events import EventName
 from mailwire.domain.settings import DEFAULTS, QUERY_KEYS, SECRET_KEYS
-from mailwire.domain.tokens import Group, Permissions, Scope
-from mailwire.services.container import Services
-from mailwire.services.tokens import TokenRequest
+from mailwire.domain.tokens import Group, Permissions
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.schema import settings as settings_table
 from mailwire.store.store import Store, open_store
 
-BODY_LIMIT = 256 * 1024
 #: Planted credentials: none may appear in an answer, a log line or the plain table.
 URL_PASSWORD = "planted-UrlPass-31c9"
 HEADER_VALUE = "Bearer planted-Header-77ab"
@@ -35,21 +32,6 @@ SECRETS = {
 PLANTED = (URL_PASSWORD, HEADER_VALUE.split()[1], *SECRETS.values())
 
 Factory = Callable[..., Settings]
-
-
-async def token_for(store: Store, permissions: Permissions | None = None) -> str:
-    request = TokenRequest(
-        description="test", scopes=frozenset({Scope.ALL}), permissions=permissions
-    )
-    issued = await Services.build(store).tokens.issue(request, allow_unrestricted=True)
-    return issued.token
-
-
-def client_for(store: Store, token: str | None) -> httpx.AsyncClient:
-    app = create_app(Services.build(store), body_limit=BODY_LIMIT)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(transport=transport, base_url="http://mailwire", headers=headers)
 
 
 @pytest.fixture
@@ -325,7 +307,7 @@ async def test_a_token_needs_the_admin_group(store: Store) -> None:
     async with client_for(store, None) as anonymous:
         assert (await anonymous.get("/v1/settings")).status_code == 401
         assert (await anonymous.post("/v1/settings", json={})).status_code == 401
-    limited = await token_for(store, Permissions(groups=frozenset({Group.ACCOUNT})))
+    limited = await token_for(store, permissions=Permissions(groups=frozenset({Group.ACCOUNT})))
     async with client_for(store, limited) as client:
         assert (await client.get("/v1/settings", params={"notifyText": "1"})).status_code == 403
         response = await client.post("/v1/settings", json={"webhooksEnabled": True})

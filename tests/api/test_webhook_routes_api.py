@@ -9,16 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from api_kit import client_for, token_for
 
-from mailwire.api.app import create_app
-from mailwire.domain.tokens import Action, Group, Permissions, Scope
+from mailwire.domain.tokens import Action, Group, Permissions
 from mailwire.domain.webhook_routes import ERROR_LOG_SIZE, RouteError
 from mailwire.services.container import Services
-from mailwire.services.tokens import TokenRequest
 from mailwire.store.store import Store, open_store
 from mailwire.testing.postgres import settings_for
-
-BODY_LIMIT = 256 * 1024
 
 
 @pytest.fixture
@@ -28,26 +25,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-async def _token(store: Store, permissions: Permissions | None = None) -> str:
-    request = TokenRequest(
-        description="test", scopes=frozenset({Scope.ALL}), permissions=permissions
-    )
-    issued = await Services.build(store).tokens.issue(request, allow_unrestricted=True)
-    return issued.token
-
-
-def _client(store: Store, token: str, services: Services | None = None) -> httpx.AsyncClient:
-    app = create_app(services or Services.build(store), body_limit=BODY_LIMIT)
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)),
-        base_url="http://mailwire",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-
-
 @pytest.fixture
 async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(store, await _token(store)) as opened:
+    async with client_for(store, await token_for(store)) as opened:
         yield opened
 
 
@@ -143,10 +123,13 @@ async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
 
 
 async def test_editing_needs_admin_reading_needs_webhook_group(store: Store) -> None:
-    limited = await _token(
-        store, Permissions(actions=frozenset({Action.READ}), groups=frozenset({Group.WEBHOOK}))
+    limited = await token_for(
+        store,
+        permissions=Permissions(
+            actions=frozenset({Action.READ}), groups=frozenset({Group.WEBHOOK})
+        ),
     )
-    async with _client(store, limited) as client:
+    async with client_for(store, limited) as client:
         assert (await client.get("/v1/webhookRoutes")).status_code == 200
         assert (await client.post("/v1/webhookRoutes", json={"name": "x"})).status_code == 403
 
@@ -157,7 +140,7 @@ async def test_functions_that_do_not_compile_are_refused(store: Store) -> None:
 
     services = Services.build(store)
     services.webhook_routes.attach_check(check)
-    async with _client(store, await _token(store), services) as client:
+    async with client_for(store, await token_for(store), services) as client:
         refused = await client.post(
             "/v1/webhookRoutes", json={"name": "x", "content": {"map": "return {{"}}
         )
