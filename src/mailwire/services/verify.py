@@ -190,7 +190,7 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
                 await _smtp_login(client, auth)
                 await client.quit()
             finally:
-                client.close()
+                await _closed(client)
     except aiosmtplib.SMTPAuthenticationError as error:
         return _failure("The server refused the credentials", "EAUTH", secrets, error.message)
     except aiosmtplib.SMTPResponseException as error:
@@ -199,6 +199,26 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
         return _failure(_describe(error), _code(error), secrets)
     log.info("account.verified", protocol="smtp", host=host, port=port)
     return {"success": True}
+
+
+#: How long a closed SMTP connection may take to let go of its socket.
+_CLOSE_WAIT_S = 1.0
+
+
+async def _closed(client: aiosmtplib.SMTP) -> None:
+    """Close the connection and wait (briefly) until its socket is gone.
+
+    `close()` only schedules the transport's teardown (and over TLS, a shutdown
+    exchange); a verify that returned at once left the socket to the garbage
+    collector when the caller's loop ended first."""
+    protocol = client.protocol
+    client.close()
+    if protocol is None:
+        return
+    for _ in range(int(_CLOSE_WAIT_S / 0.01)):
+        if protocol.transport is None:  # connection_lost has run
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _smtp_login(client: aiosmtplib.SMTP, auth: Mapping[str, Any]) -> None:
