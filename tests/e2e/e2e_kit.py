@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from mailwire.testing.dovecot import Dovecot
 from mailwire.testing.server import MailwireServer
 
 #: How long the change stream may stay quiet before it is taken as read to the end.
@@ -30,3 +31,15 @@ def change_events(server: MailwireServer, account: str) -> list[dict[str, Any]]:
     except httpx.ReadTimeout:
         pass
     return found
+
+
+def dovecot_imap(dovecot: Dovecot, user: str, password: str) -> dict[str, Any]:
+    """The `imap` section that registers a user of the test Dovecot (plain IMAP on
+    loopback, the rig's self-signed certificate accepted)."""
+    return {
+        "host": dovecot.host,
+        "port": dovecot.imap_port,
+        "secure": False,
+        "tls": {"rejectUnauthorized": False},
+        "auth": {"user": user, "pass": password},
+    }

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_kit import dovecot_imap
 
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
@@ -38,13 +39,7 @@ StartServer = Callable[..., MailwireServer]
 
 
 def _imap(dovecot: Dovecot, user: MailUser) -> dict[str, Any]:
-    return {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    return dovecot_imap(dovecot, user.name, user.password)
 
 
 def _message(user: MailUser) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_kit import change_events
+from e2e_kit import change_events, dovecot_imap
 
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
@@ -59,13 +59,7 @@ def mailbox(
     user = dovecot.add_user(f"chg-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
     for subject in SUBJECTS:
         dovecot.deliver(user.name, _raw(subject))
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, user.password)
     register_account(server, user.name, imap=imap)
     deadline = time.monotonic() + WAIT_S
     while api.get(f"/v1/account/{user.name}").json().get("state") != "connected":

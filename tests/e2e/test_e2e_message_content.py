@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from e2e_kit import change_events
+from e2e_kit import change_events, dovecot_imap
 
 from mailwire.testing.corpus import CorpusMessage, corpus
 from mailwire.testing.dovecot import Dovecot, MailUser
@@ -40,13 +40,7 @@ def mailbox(
     user: MailUser = dovecot.add_user(f"mime-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
     for message in STORED:  # UIDs 1..n in corpus order
         dovecot.deliver(user.name, message.raw, internaldate=OLD)
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, user.password)
     register_account(server, user.name, imap=imap)
     deadline = time.monotonic() + WAIT_S
     while api.get(f"/v1/account/{user.name}").json().get("state") != "connected":

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from e2e_kit import change_events
+from e2e_kit import change_events, dovecot_imap
 
 from mailwire.api.models.uploads import UPLOAD_BODY_LIMIT
 from mailwire.testing.dovecot import Dovecot, MailUser
@@ -64,13 +64,7 @@ def mailbox(
     """The account id and the id of the original message, once the account is indexed."""
     user: MailUser = dovecot.add_user(f"upload-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
     dovecot.deliver(user.name, ORIGINAL)
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, user.password)
     register_account(server, user.name, imap=imap)
     deadline = time.monotonic() + WAIT_S
     while api.get(f"/v1/account/{user.name}").json().get("state") != "connected":

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_kit import dovecot_imap
 
 from mailwire.testing.dovecot import Dovecot, MailUser
 from mailwire.testing.server import MailwireServer
@@ -117,13 +118,7 @@ def test_mail_server_changes_arrive_as_signed_webhooks(
     dovecot: Dovecot,
 ) -> None:
     user = dovecot.add_user(f"hooks-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, user.password)
     register_account(hooked, user.name, imap=imap)
     account = user.name
     wait_event(receiver, account, "accountInitialized", lambda b: True)
@@ -192,13 +187,7 @@ def test_auth_failure_is_announced(
     dovecot: Dovecot,
 ) -> None:
     user = dovecot.add_user(f"hooks-bad-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": "wrong-" + user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, "wrong-" + user.password)
     register_account(hooked, user.name, imap=imap)
     error = wait_event(receiver, user.name, "authenticationError", lambda b: True)
     assert error["data"]["serverResponseCode"]
@@ -291,13 +280,7 @@ def test_attachment_content_and_text_off_follow_the_settings(
     """Runs last in this module: it changes the server's notify settings."""
     configure(hooked, receiver, notifyText=False, notifyAttachments=True, notifyHeaders=[])
     user = dovecot.add_user(f"hooks-att-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    imap = {
-        "host": dovecot.host,
-        "port": dovecot.imap_port,
-        "secure": False,
-        "tls": {"rejectUnauthorized": False},
-        "auth": {"user": user.name, "pass": user.password},
-    }
+    imap = dovecot_imap(dovecot, user.name, user.password)
     register_account(hooked, user.name, imap=imap)
     wait_event(receiver, user.name, "accountInitialized", lambda b: True)
     client = imap_client(dovecot, user)
