@@ -138,3 +138,22 @@ async def test_route_edits_take_effect_on_the_next_event(store: Store) -> None:
 async def _relayed_all(store: Store) -> bool:
     newest = await store.outbox.last_seq()
     return await store.jobs.cursor("relay.notify") >= newest
+
+
+async def test_concurrent_first_evaluations_all_see_the_routes(store: Store) -> None:
+    """The relay evaluates a batch's events at once; none may run before the routes
+    are loaded (each would silently skip every route)."""
+    route = await _route(store, "https://hooks.example/", "return true;")
+
+    async def env() -> Mapping[str, Any]:
+        return {}
+
+    async with Sandbox() as sandbox:
+        routes = SandboxRoutes(store.webhook_routes, sandbox, env=env)
+        results = await asyncio.gather(
+            *(routes.evaluate({"event": "messageNew", "n": n}) for n in range(20))
+        )
+    assert [[m.route_id for m in matches] for matches in results] == [[route]] * 20
+    counted = await store.webhook_routes.get(route)
+    assert counted is not None
+    assert counted.match_count == 20

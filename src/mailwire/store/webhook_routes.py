@@ -144,7 +144,11 @@ class WebhookRouteStore:
         async with self._db.write() as conn:
             row = (
                 await conn.execute(
-                    sa.select(routes_table.c.error_log).where(routes_table.c.id == route_id)
+                    # Row lock: two failures recorded at once must both reach the log
+                    # (PostgreSQL; SQLite's single writer serialises them anyway).
+                    sa.select(routes_table.c.error_log)
+                    .where(routes_table.c.id == route_id)
+                    .with_for_update()
                 )
             ).first()
             if row is None:

@@ -19,6 +19,7 @@ The routes are read from the store and kept until their change signature
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -72,6 +73,7 @@ class SandboxRoutes:
         self._routes: list[WebhookRoute] = []
         self._signature: tuple[int, int, int] | None = None
         self._checked = float("-inf")
+        self._refreshing = asyncio.Lock()
 
     async def evaluate(self, payload: Mapping[str, Any]) -> list[RouteMatch]:
         routes = await self._current()
@@ -133,12 +135,13 @@ class SandboxRoutes:
         return None
 
     async def _current(self) -> list[WebhookRoute]:
-        now = time.monotonic()
-        if now - self._checked < self._refresh_interval:
+        # The relay evaluates a batch's events concurrently: one refresh at a time,
+        # and the others wait for its result instead of reading a list not yet loaded.
+        async with self._refreshing:
+            if time.monotonic() - self._checked >= self._refresh_interval:
+                signature = await self._store.versions()
+                if signature != self._signature:
+                    self._routes = await self._store.firing()
+                    self._signature = signature
+                self._checked = time.monotonic()
             return self._routes
-        self._checked = now
-        signature = await self._store.versions()
-        if signature != self._signature:
-            self._routes = await self._store.firing()
-            self._signature = signature
-        return self._routes
