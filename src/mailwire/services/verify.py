@@ -209,10 +209,15 @@ async def _closed(client: aiosmtplib.SMTP) -> None:
     """Close the connection and wait (briefly) until its socket is gone.
 
     `close()` only schedules the transport's teardown (and over TLS, a shutdown
-    exchange); a verify that returned at once left the socket to the garbage
-    collector when the caller's loop ended first."""
+    exchange that can outlast the caller's event loop); a verify that returned at
+    once left the socket to the garbage collector."""
     protocol = client.protocol
+    transport = client.transport
     client.close()
+    if isinstance(transport, asyncio.Transport):
+        # The session is over (QUIT answered, or a failure): drop the socket now
+        # rather than wait out a TLS shutdown the server may never answer.
+        transport.abort()
     if protocol is None:
         return
     for _ in range(int(_CLOSE_WAIT_S / 0.01)):
