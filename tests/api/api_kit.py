@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
-import pytest
 
 from mailwire.api.app import create_app
 from mailwire.domain.tokens import Permissions, Scope
 from mailwire.services.container import Services
 from mailwire.services.tokens import TokenRequest
-from mailwire.store.store import Store, open_store
-from mailwire.testing.postgres import settings_for
+from mailwire.store.store import Store
 
 BODY_LIMIT = 256 * 1024
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A store in a fresh data directory (PostgreSQL when the suite is given one)."""
-    opened = await open_store(settings_for(tmp_path / "data"))
-    yield opened
-    await opened.close()
 
 
 async def token_for(

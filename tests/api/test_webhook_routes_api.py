@@ -4,16 +4,25 @@ counters and error log that evaluation and delivery write back."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_kit import client_for, store, token_for  # noqa: F401 - `store` is a fixture
+from api_kit import client_for, token_for
 
 from mailwire.domain.tokens import Action, Group, Permissions
 from mailwire.domain.webhook_routes import ERROR_LOG_SIZE, RouteError
 from mailwire.services.container import Services
-from mailwire.store.store import Store
+from mailwire.store.store import Store, open_store
+from mailwire.testing.postgres import settings_for
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(settings_for(tmp_path / "data"))
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
