@@ -1,4 +1,6 @@
-"""Bounce parsing: RFC 3464/6533 reports, the text-notice recognisers, limits, fuzz."""
+"""Bounce parsing: RFC 3464/6533 reports, the text-notice recognisers, limits; fuzz of both
+report parsers (bounces and complaints) on random bytes and damaged samples.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from mailwire.protocols.mime.bounces import (
     readable_text,
     split_original,
 )
+from mailwire.protocols.mime.complaints import parse_complaint
 from mailwire.protocols.mime.parse import parse_message
 
 SAMPLES = Path(__file__).parent / "bounce_samples"
@@ -513,21 +516,30 @@ PIECES = [
     b"Content-Transfer-Encoding: base64\n",
     b"X-Postfix-Queue-ID:",
     b"Diagnostic-Code: ;",
+    b"Arrival-Date: Mon, 99 Foo 99999 99:99:99 +9999\n",
+    b"Original-Rcpt-To: ",
+    b"X-HmXmrOriginalRecipient: ",
+    b"Content-Type: message/feedback-report\n",
 ]
 
 
-def exercise(found: Bounce | None) -> None:
-    if found is None:
-        return
-    assert found.recipients
-    json.dumps(found.to_event_data("B", original_id="O"))
-    _ = (found.recipient, found.mta, found.event_ready)
+def exercise(raw: bytes) -> None:
+    """Both parsers on `raw`: None or a result whose event data serialises, never an error."""
+    found = parse_bounce(raw)
+    if found is not None:
+        assert found.recipients
+        json.dumps(found.to_event_data("B", original_id="O"))
+        _ = (found.recipient, found.mta, found.event_ready)
+    complaint = parse_complaint(raw)
+    if complaint is not None:
+        assert complaint.original_rcpt_to
+        json.dumps(complaint.to_event_data("C"))
 
 
 @settings(max_examples=150)
 @given(st.binary(max_size=3000))
 def test_random_bytes_never_raise(raw: bytes) -> None:
-    exercise(parse_bounce(raw))
+    exercise(raw)
 
 
 @st.composite
@@ -550,4 +562,4 @@ def mutated(draw: st.DrawFn) -> bytes:
 @settings(max_examples=250)
 @given(mutated())
 def test_damaged_samples_never_raise(raw: bytes) -> None:
-    exercise(parse_bounce(raw))
+    exercise(raw)

@@ -1,4 +1,8 @@
-"""Complaint parsing: ARF (RFC 5965) reports, Hotmail's JMRP style, limits, fuzz."""
+"""Complaint parsing: ARF (RFC 5965) reports, Hotmail's JMRP style, limits.
+
+The fuzz tests of `parse_complaint` are in test_bounces.py, which feeds every
+sample, damaged, to both parsers.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from mailwire.protocols.mime.bounce_heuristics import MAX_RECIPIENTS
 from mailwire.protocols.mime.complaints import (
@@ -205,62 +207,3 @@ def test_limits_on_fields_and_recipients() -> None:
     found = complaint(raw)
     assert len(found.original_rcpt_to) == MAX_RECIPIENTS
     assert found.field("xNote") == "n" * MAX_FIELD_CHARS
-
-
-# ---------------------------------------------------------------- fuzz
-
-RAWS = [sample(name) for name in ("complaint_arf.eml", "complaint_yahoo.eml")] + [
-    sample("complaint_hotmail_jmrp.eml"),
-    sample("complaint_no_recipient.eml"),
-]
-PIECES = [
-    b"\n",
-    b"\n\n",
-    b"--",
-    b":",
-    b"<",
-    b"@",
-    b"\xff",
-    b"=?utf-8?q?=ZZ",
-    b"Arrival-Date: Mon, 99 Foo 99999 99:99:99 +9999\n",
-    b"Original-Rcpt-To: ",
-    b"X-HmXmrOriginalRecipient: ",
-    b"Content-Type: message/feedback-report\n",
-    b"Content-Transfer-Encoding: quoted-printable\n",
-]
-
-
-def exercise(found: Complaint | None) -> None:
-    if found is None:
-        return
-    assert found.original_rcpt_to
-    json.dumps(found.to_event_data("C"))
-
-
-@settings(max_examples=150)
-@given(st.binary(max_size=3000))
-def test_random_bytes_never_raise(raw: bytes) -> None:
-    exercise(parse_complaint(raw))
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(RAWS)))
-    for _ in range(draw(st.integers(1, 10))):
-        at = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
-        if action == "insert":
-            data[at:at] = draw(st.sampled_from(PIECES) | st.binary(min_size=1, max_size=6))
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 40))]
-        elif action == "replace" and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        else:
-            del data[at:]
-    return bytes(data)
-
-
-@settings(max_examples=250)
-@given(mutated())
-def test_damaged_samples_never_raise(raw: bytes) -> None:
-    exercise(parse_complaint(raw))
