@@ -73,6 +73,27 @@ def test_default_source_limit_is_one_mebibyte() -> None:
         compile_template("x" * (1024 * 1024 + 1))
 
 
+def test_token_count_limit() -> None:
+    limits = Limits(max_tokens=8)
+    compile_template("a{{b c}}\\{{d}}{{!e}}{{f 'g'}}", helpers={"b": str, "f": str}, limits=limits)
+    with pytest.raises(TemplateSourceLimitError) as caught:
+        compile_template(
+            "a{{b c}}\\{{d}}{{!e}}\n{{f 'g' 'h'}}", helpers={"b": str, "f": str}, limits=limits
+        )
+    assert (caught.value.limit, caught.value.line, caught.value.column) == ("max_tokens", 2, 1)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{a}}" * 200_000, "{{#each " + "(lookup a 'b') " * 60_000 + "}}{{/each}}"],
+    ids=["many tags", "one huge tag"],
+)
+def test_default_limits_bound_a_mebibyte_of_tags(source: str) -> None:
+    with pytest.raises(TemplateSourceLimitError) as caught:
+        compile_template(source)
+    assert caught.value.limit == "max_tokens"
+
+
 def test_block_nesting_limit() -> None:
     depth = Limits().max_depth
     compile_template("{{#if a}}" * depth + "{{/if}}" * depth)

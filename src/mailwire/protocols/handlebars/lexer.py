@@ -23,6 +23,7 @@ refused: Mailwire's templates have no use for them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,31 +44,39 @@ _BLANKS: Final = re.compile(f"[{BLANK}]*")
 _ID_END: Final = f"(?=[{BLANK}=~}}/.)|])"
 _LITERAL_END: Final = f"(?=[{BLANK}~}})])"
 _ID_CHARS: Final = f"[^{BLANK}!\"#%&'()*+,./;<=>@\\[\\\\\\]^`{{|}}~]+"
-#: (kind, pattern) in the order Handlebars' lexer tries them.
-_RULES: Final = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
-        ("OPEN_SEXPR", r"\("),
-        ("CLOSE_SEXPR", r"\)"),
-        ("STRING", r'"((?:\\"|[^"])*)"'),
-        ("STRING", r"'((?:\\'|[^'])*)'"),
-        ("DATA", "@"),
-        ("BOOLEAN", "(true|false)" + _LITERAL_END),
-        ("UNDEFINED", "(undefined)" + _LITERAL_END),
-        ("NULL", "(null)" + _LITERAL_END),
-        ("NUMBER", r"(-?[0-9]+(?:\.[0-9]+)?)" + _LITERAL_END),
-        ("OPEN_BLOCK_PARAMS", f"as[{BLANK}]+\\|"),
-        ("CLOSE_BLOCK_PARAMS", r"\|"),
-        ("ID", r"(\.\.)"),
-        ("ID", r"(\.)" + _ID_END),
-        ("SEP", r"[/.]"),
-        ("EQUALS", "="),
-        ("LITERAL_ID", r"\[((?:\\\]|[^\]])*)\]"),
-        ("ID", f"({_ID_CHARS}){_ID_END}"),
+#: One alternative per token kind, in the order Handlebars' lexer tries its rules; the
+#: closers come first (`}}}}` closes raw blocks, so `{{x}}}}` is an error, as is `{{x}}}`).
+_TOKEN: Final = re.compile(
+    f"[{BLANK}]*(?:"
+    + "|".join(
+        f"(?P<{kind}>{pattern})"
+        for kind, pattern in (
+            ("RAW_CLOSE", "}}}}"),
+            ("TRIPLE_CLOSE", "}~?}}"),
+            ("CLOSE", "~?}}"),
+            ("OPEN_SEXPR", r"\("),
+            ("CLOSE_SEXPR", r"\)"),
+            ("DOUBLE_QUOTED", r'"(?:\\"|[^"])*"'),
+            ("SINGLE_QUOTED", r"'(?:\\'|[^'])*'"),
+            ("DATA", "@"),
+            ("BOOLEAN", "(?:true|false)" + _LITERAL_END),
+            ("UNDEFINED", "undefined" + _LITERAL_END),
+            ("NULL", "null" + _LITERAL_END),
+            ("NUMBER", r"-?[0-9]+(?:\.[0-9]+)?" + _LITERAL_END),
+            ("OPEN_BLOCK_PARAMS", f"as[{BLANK}]+\\|"),
+            ("CLOSE_BLOCK_PARAMS", r"\|"),
+            ("PARENT", r"\.\."),
+            ("DOT", r"\." + _ID_END),
+            ("SEP", r"[/.]"),
+            ("EQUALS", "="),
+            ("LITERAL_ID", r"\[(?:\\\]|[^\]])*\]"),
+            ("ID", _ID_CHARS + _ID_END),
+        )
     )
+    + ")"
 )
-_CLOSE: Final = re.compile(r"(~?)}}")
-_TRIPLE_CLOSE: Final = re.compile(r"}(~?)}}")
+#: Token kinds the parser sees, where the lexer has several spellings.
+_KINDS: Final = {"DOUBLE_QUOTED": "STRING", "SINGLE_QUOTED": "STRING", "PARENT": "ID", "DOT": "ID"}
 _ELSE: Final = re.compile(f"[{BLANK}]*else(?=[{BLANK}~}}])")
 _LONG_COMMENT_END: Final = re.compile(r"--(~?)}}")
 _SHORT_COMMENT_END: Final = re.compile(r"(~?)}}")
@@ -122,31 +131,26 @@ def syntax_error(source: str, offset: int, message: str) -> TemplateSyntaxError:
     return TemplateSyntaxError(message, line, column)
 
 
-def scan(source: str) -> list[Text | Tag]:
-    """Cut `source` into text runs and tags, in order."""
-    pieces: list[Text | Tag] = []
+def scan(source: str) -> Iterator[Text | Tag]:
+    """Text runs and tags of `source`, in order (lazily, so a caller can stop early)."""
     pos = 0
     while pos < len(source):
         start = source.find("{{", pos)
         if start < 0:
-            pieces.append(Text(source[pos:], pos))
+            yield Text(source[pos:], pos)
             break
         before = source[pos:start]
         if before.endswith("\\") and not before.endswith("\\\\"):
-            _text(pieces, before[:-1], pos)
-            end = _escaped_end(source, start)
-            pieces.append(Text(source[start:end], start))
-            pos = end
+            if before[:-1]:
+                yield Text(before[:-1], pos)
+            pos = _escaped_end(source, start)
+            yield Text(source[start:pos], start)
             continue
-        _text(pieces, before[:-1] if before.endswith("\\\\") else before, pos)
+        before = before[:-1] if before.endswith("\\\\") else before
+        if before:
+            yield Text(before, pos)
         tag, pos = _tag(source, start)
-        pieces.append(tag)
-    return pieces
-
-
-def _text(pieces: list[Text | Tag], value: str, offset: int) -> None:
-    if value:
-        pieces.append(Text(value, offset))
+        yield tag
 
 
 def _escaped_end(source: str, start: int) -> int:
@@ -195,34 +199,22 @@ def _comment(source: str, start: int, pos: int, strip_before: bool) -> tuple[Tag
 
 def _tokens(source: str, start: int, pos: int, *, triple: bool) -> tuple[list[Token], bool, int]:
     """Tokens from `pos` to the tag's closing braces; whether they strip; the offset after them."""
-    expected = "}}}" if triple else "}}"
     tokens: list[Token] = []
-    while True:
-        pos = _skip_blanks(source, pos)
-        if pos >= len(source):
-            raise syntax_error(source, start, "tag is never closed (missing '}}')")
-        # Handlebars tries `}}}}` (raw blocks), then `}}}`, then `}}`: `{{x}}}` is an error,
-        # not `{{x}}` followed by a brace.
-        if match := _TRIPLE_CLOSE.match(source, pos) or _CLOSE.match(source, pos):
-            if (match.re is _TRIPLE_CLOSE) != triple or source.startswith("}}}}", pos):
-                raise syntax_error(source, pos, f"expected '{expected}' to close the tag")
-            return tokens, bool(match.group(1)), match.end()
-        token, pos = _token(source, pos, start)
-        tokens.append(token)
-
-
-def _skip_blanks(source: str, pos: int) -> int:
-    match = _BLANKS.match(source, pos)
-    return match.end() if match else pos
-
-
-def _token(source: str, pos: int, start: int) -> tuple[Token, int]:
-    for kind, pattern in _RULES:
-        if match := pattern.match(source, pos):
-            value = match.group(1) if pattern.groups else match.group(0)
-            if kind == "STRING":
-                value = value.replace("\\" + match.group(0)[0], match.group(0)[0])
-            return Token(kind, value, pos, match.end()), match.end()
+    while match := _TOKEN.match(source, pos):
+        kind = match.lastgroup or ""
+        begin, pos = match.start(kind), match.end()
+        text = match.group(kind)
+        if kind.endswith("CLOSE") and kind != "CLOSE_SEXPR":
+            if kind != ("TRIPLE_CLOSE" if triple else "CLOSE"):
+                expected = "}}}" if triple else "}}"
+                raise syntax_error(source, begin, f"expected '{expected}' to close the tag")
+            return tokens, "~" in text, pos
+        if kind.endswith("QUOTED"):
+            text = text[1:-1].replace("\\" + text[0], text[0])
+        elif kind == "LITERAL_ID":
+            text = text[1:-1]
+        tokens.append(Token(_KINDS.get(kind, kind), text, begin, pos))
     if source.find("}}", pos) < 0:
         raise syntax_error(source, start, "tag is never closed (missing '}}')")
+    pos = _BLANKS.match(source, pos).end()  # type: ignore[union-attr]
     raise syntax_error(source, pos, f"unexpected {source[pos]!r} in tag")

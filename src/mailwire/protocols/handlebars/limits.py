@@ -24,15 +24,19 @@ class Limits:
 
     #: Characters of template source.
     max_source_chars: int = 1024 * 1024
+    #: Tags (escaped `\{{` included) plus the names, literals and parentheses inside them:
+    #: compiling costs microseconds per token, and real templates have a few thousand.
+    max_tokens: int = 50_000
     #: Open blocks plus parenthesised subexpressions around any point of the template.
     max_depth: int = 40
     #: Characters of rendered output per render.
     max_output_chars: int = 10 * 1024 * 1024
     #: Statements rendered plus loop iterations per render (the CPU bound).
-    max_steps: int = 1_000_000
+    max_steps: int = 500_000
 
     def __post_init__(self) -> None:
-        if min(self.max_source_chars, self.max_depth, self.max_output_chars, self.max_steps) < 1:
+        sizes = (self.max_source_chars, self.max_tokens, self.max_output_chars, self.max_steps)
+        if min(*sizes, self.max_depth) < 1:
             raise ValueError("every limit must be at least 1")
         if self.max_depth > DEPTH_CEILING:
             raise ValueError(f"max_depth must be at most {DEPTH_CEILING}")

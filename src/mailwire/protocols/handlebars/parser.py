@@ -86,9 +86,20 @@ class _Parser:
         # The tag being read, and the index of its next token.
         self.tag = Tag("mustache", (), False, False, 0)
         self.index = 0
+        # Where `position` last counted to: offset, its line, and where that line starts.
+        self.line_offset, self.line, self.line_start = 0, 1, 0
 
     def parse(self) -> Program:
+        tokens = 0
         for piece in scan(self.source):
+            if isinstance(piece, Tag):
+                tokens += 1 + len(piece.tokens)
+            else:
+                tokens += piece.value.startswith("{{")  # an escaped tag
+            if tokens > self.limits.max_tokens:
+                line, column = position(self.source, piece.offset)
+                message = f"template has more than {self.limits.max_tokens} tags and tokens"
+                raise TemplateSourceLimitError("max_tokens", message, line, column)
             if isinstance(piece, Text):
                 self.append(Content(piece.value, piece.value))
                 continue
@@ -194,7 +205,9 @@ class _Parser:
 
     def call(self, *, block: bool, depth: int = 0, sub: bool = False) -> Call:
         """A head, then parameters, then `key=value` pairs; ends the tag unless `block`/`sub`."""
-        offset = self.peek().offset if self.peek() else self.tag.offset  # type: ignore[union-attr]
+        first = self.peek()
+        offset = first.offset if first else self.tag.offset
+        where = self.position(offset)  # before the subexpressions, which lie further on
         head = self.head()
         params: list[Expression] = []
         pairs: list[tuple[str, Expression]] = []
@@ -209,7 +222,7 @@ class _Parser:
                 params.append(self.param(depth))
         if not (block or sub):
             self.end()
-        return self.resolve(head, tuple(params), tuple(pairs), offset, block=block, sub=sub)
+        return self.resolve(head, tuple(params), tuple(pairs), offset, where, block=block, sub=sub)
 
     def block_params(self) -> tuple[str, ...]:
         """`as |a b|` after a block's parameters."""
@@ -283,6 +296,7 @@ class _Parser:
         params: tuple[Expression, ...],
         pairs: tuple[tuple[str, Expression], ...],
         offset: int,
+        where: tuple[int, int],
         *,
         block: bool,
         sub: bool,
@@ -301,8 +315,18 @@ class _Parser:
             plural = "s" if count > 1 else ""
             raise self.error(offset, f"#{name} requires exactly {count} argument{plural}")
         kind = CallKind.HELPER if known else CallKind.AMBIGUOUS if simple else CallKind.VALUE
-        line, column = position(self.source, offset)
-        return Call(kind, head, params, pairs, line, column)
+        return Call(kind, head, params, pairs, *where)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """`lexer.position`, counting on from the previous call so a parse stays linear."""
+        if offset < self.line_offset:
+            return position(self.source, offset)
+        newlines = self.source.count("\n", self.line_offset, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.source.rfind("\n", self.line_offset, offset) + 1
+        self.line_offset = offset
+        return self.line, offset - self.line_start + 1
 
 
 def _finish(opened: _Open, close: Strip) -> Block:
