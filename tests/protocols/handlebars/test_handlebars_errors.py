@@ -129,13 +129,10 @@ def test_limits_are_validated() -> None:
 
 
 def test_output_limit() -> None:
-    template = compile_template("{{#each a}}{{#each ../a}}0123456789{{/each}}{{/each}}")
+    source = "{{#each a}}{{#each ../a}}0123456789{{/each}}{{/each}}"
     context = {"a": list(range(100))}
-    assert len(template.render(context)) == 100_000
-    small = compile_template(
-        "{{#each a}}{{#each ../a}}0123456789{{/each}}{{/each}}",
-        limits=Limits(max_output_chars=99_999),
-    )
+    assert len(compile_template(source).render(context)) == 100_000
+    small = compile_template(source, limits=Limits(max_output_chars=99_999))
     with pytest.raises(TemplateRenderLimitError) as caught:
         small.render(context)
     assert caught.value.limit == "max_output_chars"
@@ -159,6 +156,14 @@ def test_step_limit_stops_huge_loops_over_nested_lists() -> None:
     with pytest.raises(TemplateRenderLimitError) as caught:
         template.render(context)
     assert caught.value.limit == "max_steps"
+
+
+def test_step_limit_counts_long_non_ascii_strings() -> None:
+    template = compile_template("{{s.length}}", limits=Limits(max_steps=100))
+    long = 16384 * 200
+    assert template.render({"s": "e" * long}) == str(long)
+    with pytest.raises(TemplateRenderLimitError):
+        template.render({"s": "\u00e9" * long})
 
 
 def test_step_limit_counts_statements() -> None:

@@ -53,6 +53,7 @@ CASES: list[tuple[str, str, object, str]] = [
     ("index literal", "{{people.[1].name}}", PEOPLE, "Bob"),
     ("length", "{{people.length}} {{title.length}} {{tags.length}}", PEOPLE, "2 10 "),
     ("string index", "{{title.[0]}}", PEOPLE, "T"),
+    ("utf-16 length", "{{s.length}} {{s.[0]}}{{s.[3]}}", {"s": "h\U0001f600y"}, "4 hy"),
     (
         "non-canonical index",
         "[{{people.[01]}}][{{people.[-1]}}][{{people.[1.0]}}]",

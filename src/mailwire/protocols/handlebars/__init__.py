@@ -25,6 +25,13 @@ Theory of operation, one stage per module:
    own-property lookups only (dict keys, list and string indexes, `length`;
    never Python attributes).
 
+Known differences from handlebars.js 4.7, all deliberate: misuse that
+Handlebars reports only when the branch runs (a built-in with the wrong
+number of arguments, an unknown helper) is refused at compile time; a lone
+half of a UTF-16 surrogate pair (`{{s.[1]}}` on an emoji) renders as U+FFFD;
+Handlebars' numeric addition of two unescaped numbers at the very start of a
+template (`{{{a}}}{{{b}}}` with 1 and 2 gives "3") is not reproduced.
+
 `compile_template` runs stages 1-2 once; `Template.render` runs stage 3 per
 context, under the `Limits` given at compile time. Errors: `errors`.
 

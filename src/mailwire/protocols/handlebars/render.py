@@ -123,8 +123,8 @@ class _Renderer:
         self.steps = 0
         self.chars = 0
 
-    def tick(self) -> None:
-        self.steps += 1
+    def tick(self, steps: int = 1) -> None:
+        self.steps += steps
         if self.steps > self.limits.max_steps:
             message = f"rendering took more than {self.limits.max_steps} steps"
             raise TemplateRenderLimitError("max_steps", message)
@@ -178,7 +178,7 @@ class _Renderer:
             return self.resolve(call.head, scope)
         if call.name == "lookup":
             container, key = (self.evaluate(param, scope) for param in call.params)
-            return lookup(container, property_key(key)) if truthy(container) else container
+            return self.property(container, property_key(key)) if truthy(container) else container
         return None  # log: template logging stays out of Mailwire's logs
 
     def block(self, block: Block, scope: _Scope) -> str:
@@ -265,8 +265,14 @@ class _Renderer:
         for part in rest:
             if value is None:
                 break
-            value = lookup(value, part)
+            value = self.property(value, part)
         return value
+
+    def property(self, container: object, key: str) -> object:
+        """`lookup`, charging the UTF-16 encoding of a long non-ASCII string as work done."""
+        if isinstance(container, str) and not container.isascii():
+            self.tick(len(container) >> 14)  # about one step's time per 16K characters
+        return lookup(container, key)
 
     def evaluate(self, expression: Expression, scope: _Scope) -> object:
         if isinstance(expression, Literal):

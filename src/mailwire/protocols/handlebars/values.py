@@ -15,10 +15,7 @@ string its indexes and `length`, anything else nothing. That keeps
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
-
-T = TypeVar("T")
+from typing import Final
 
 #: Characters Handlebars' `escapeExpression` replaces, and their entities.
 _ESCAPES: Final = str.maketrans(
@@ -136,21 +133,25 @@ def lookup(container: object, key: str) -> object:
     """`container[key]` for own properties only: dict keys, list/str indexes and length."""
     if isinstance(container, dict):
         return container.get(key)
-    if isinstance(container, str):
-        # JavaScript strings are UTF-16: length and indexes count code units.
-        container = container.encode("utf-16-le")
-        units = [container[i : i + 2] for i in range(0, len(container), 2)]
-        return _item(units, key, lambda unit: unit.decode("utf-16-le", errors="replace"))
-    if isinstance(container, list | tuple):
-        return _item(container, key, lambda item: item)
+    if isinstance(container, str) and not container.isascii():
+        return _utf16_property(container, key)
+    if isinstance(container, str | list | tuple):
+        if key == "length":
+            return len(container)
+        index = _index(key)
+        return container[index] if index is not None and index < len(container) else None
     return None
 
 
-def _item(items: Sequence[T], key: str, convert: Callable[[T], object]) -> object:
+def _utf16_property(text: str, key: str) -> object:
+    """JavaScript strings are UTF-16: their length and indexes count code units."""
+    units = text.encode("utf-16-le")
     if key == "length":
-        return len(items)
+        return len(units) // 2
     index = _index(key)
-    return convert(items[index]) if index is not None and index < len(items) else None
+    if index is None or index * 2 >= len(units):
+        return None
+    return units[index * 2 : index * 2 + 2].decode("utf-16-le", errors="replace")
 
 
 def _index(key: str) -> int | None:
