@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mailwire.errors import StoreUnavailableError
 from mailwire.jobs.model import Done, Fail, Job, NewJob, Outcome, Retry
 from mailwire.jobs.runner import JobRunner, RunnerOptions, retry_delay_ms
 from mailwire.store.jobs import JobState, JobStore
@@ -393,3 +394,85 @@ async def _state_is(jobs: JobStore, job_id: int, state: JobState) -> bool:
 async def _counts_are(jobs: JobStore, **wanted: int) -> bool:
     counts = await jobs.counts(Q)
     return all(counts[JobState(name)] == value for name, value in wanted.items())
+
+
+async def test_finished_jobs_are_completed_in_batches_with_the_next_claims(store: Store) -> None:
+    """Ten jobs of ten keys at concurrency ten: every Done outcome is recorded, and
+    by far fewer store round trips than one per job and outcome."""
+    exchanges: list[tuple[int, int]] = []
+    real = store.jobs.exchange
+
+    async def counting(queue: str, **kw: Any) -> Any:
+        exchanged = await real(queue, **kw)
+        exchanges.append((len(kw["done"]), len(exchanged.claimed)))
+        return exchanged
+
+    store.jobs.exchange = counting  # type: ignore[method-assign]
+    await store.jobs.enqueue([new(n, key=f"k{n}") for n in range(10)])
+    gate = asyncio.Event()
+
+    async def handler(job: Job) -> Outcome:
+        await gate.wait()
+        return Done()
+
+    runner = JobRunner(store.jobs, Q, handler, owner="r", concurrency=10, poll_interval=FAST)
+    async with running(runner):
+        await eventually(lambda: runner.running == 10)
+        gate.set()
+
+        async def all_done() -> bool:
+            return (await store.jobs.counts(Q))[JobState.COMPLETED] == 10
+
+        await eventually(all_done)
+    assert sum(done for done, _ in exchanges) == 10
+    assert len([1 for done, _ in exchanges if done]) < 10  # some rounds completed several
+
+
+async def test_done_outcomes_survive_a_failed_round(store: Store) -> None:
+    """A round that fails (the store is briefly unreachable) keeps its Done outcomes
+    for the next round instead of leaving the jobs to run again after their lease."""
+    real = store.jobs.exchange
+    failures = [1]
+
+    async def flaky(queue: str, **kw: Any) -> Any:
+        if kw["done"] and failures:
+            failures.pop()
+            raise StoreUnavailableError("the database went away")
+        return await real(queue, **kw)
+
+    store.jobs.exchange = flaky  # type: ignore[method-assign]
+    await store.jobs.enqueue([new(1, key="a"), new(2, key="a")])
+    ran: list[int] = []
+
+    async def handler(job: Job) -> Outcome:
+        ran.append(job.payload["n"])
+        return Done()
+
+    runner = JobRunner(store.jobs, Q, handler, owner="r", poll_interval=FAST)
+    async with running(runner):
+
+        async def both_done() -> bool:
+            return (await store.jobs.counts(Q))[JobState.COMPLETED] == 2
+
+        await eventually(both_done)
+    assert ran == [1, 2]  # each ran once, in order, despite the failed round
+    assert not failures
+
+
+async def test_stopping_records_the_last_done_outcomes(store: Store) -> None:
+    """A handler that finishes after stop() (while the runner drains) has no round
+    left to record it: the runner records it on the way out."""
+    await store.jobs.enqueue([new(1)])
+    release = asyncio.Event()
+
+    async def handler(job: Job) -> Outcome:
+        await release.wait()
+        return Done()
+
+    runner = JobRunner(store.jobs, Q, handler, owner="r", poll_interval=FAST)
+    task = asyncio.create_task(runner.run())
+    await eventually(lambda: runner.running == 1)
+    runner.stop()
+    release.set()
+    await asyncio.wait_for(task, 5)
+    assert (await store.jobs.counts(Q))[JobState.COMPLETED] == 1

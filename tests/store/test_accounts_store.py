@@ -252,3 +252,23 @@ async def _add_mailbox(store: Store, account: str, path: str) -> None:
                 created_at=START,
             )
         )
+
+
+async def test_config_signature_changes_with_configuration_only(store: Store, clock: Clock) -> None:
+    """Delivery caches account webhook settings until this signature changes."""
+    empty = await store.accounts.config_signature()
+    await store.accounts.create_or_update("alice", values(), {"imap.pass": PASSWORD})
+    created = await store.accounts.config_signature()
+    assert created != empty
+    await _worker_sets(store, "alice", state="connected", sync_time=START + 5)
+    assert await store.accounts.config_signature() == created  # worker columns: no change
+    await store.accounts.update(
+        "alice", lambda account: values(**{**account.settings, "webhooks": "https://x.test/"})
+    )
+    edited = await store.accounts.config_signature()
+    assert edited != created
+    await store.accounts.delete("alice")
+    clock.now += 10
+    await store.accounts.create_or_update("alice", values(), {"imap.pass": PASSWORD})
+    # Deleted and made again with the same id and revision: still a new signature.
+    assert await store.accounts.config_signature() not in (edited, created)

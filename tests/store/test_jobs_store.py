@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
-from mailwire.store.jobs import _KEY_LOCK_SPACE, JobState, JobStore, NewJob, _lock_key
+from mailwire.store.job_rows import KEY_LOCK_SPACE, lock_key
+from mailwire.store.jobs import JobState, JobStore, NewJob
 from mailwire.store.schema import jobs as jobs_table
 from mailwire.store.store import Store, open_store
 
@@ -378,7 +379,7 @@ async def test_finishing_a_head_waits_for_an_enqueue_of_its_key(
         if not store.database.is_sqlite:
             await conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:space, :lock)"),
-                {"space": _KEY_LOCK_SPACE, "lock": _lock_key(Q, "a")},
+                {"space": KEY_LOCK_SPACE, "lock": lock_key(Q, "a")},
             )
         row = {"queue": Q, "ordering_key": "a", "state": "blocked", "payload": {"n": 2}}
         row |= {"attempts_made": 0, "max_attempts": 10, "run_at": clock.now}
@@ -388,3 +389,26 @@ async def test_finishing_a_head_waits_for_an_enqueue_of_its_key(
             await asyncio.sleep(0.005)
     assert await completing
     assert await claim_ns(jobs) == [2]
+
+
+async def test_exchange_completes_then_claims_what_the_completion_promoted(jobs: JobStore) -> None:
+    await jobs.enqueue([job(1, "a"), job(2, "a"), job(3, "b")])
+    first = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    assert [j.payload["n"] for j in first] == [1, 3]
+    # One transaction: 1 is completed, which makes 2 the key's head, and 2 is claimed.
+    exchanged = await jobs.exchange(Q, owner="w", done=[first[0].id], limit=10, lease_ms=LEASE)
+    assert exchanged.completed == {first[0].id}
+    assert [j.payload["n"] for j in exchanged.claimed] == [2]
+    assert (await jobs.counts(Q))[JobState.COMPLETED] == 1
+
+
+async def test_exchange_leaves_jobs_it_does_not_hold(jobs: JobStore, clock: FakeClock) -> None:
+    await jobs.enqueue([job(1, "a"), job(2, "b")])
+    (one, two) = await jobs.claim(Q, owner="w", limit=10, lease_ms=LEASE)
+    clock.now += LEASE + 1  # w's leases run out; another runner takes job 2 over
+    clock.now += 1_000  # past the sweep interval, so the claim looks for expired leases
+    (taken,) = await jobs.claim(Q, owner="x", limit=1, lease_ms=LEASE)
+    assert taken.id == one.id
+    exchanged = await jobs.exchange(Q, owner="w", done=[one.id, two.id], limit=0, lease_ms=LEASE)
+    assert exchanged.completed == {two.id}  # the one x took over stays x's
+    assert await jobs.complete(one.id, "x")

@@ -49,9 +49,16 @@ class Account:
 class Accounts:
     def __init__(self, **accounts: Account) -> None:
         self.accounts = accounts
+        self.reads = 0
+        #: None: a new signature at every check (every check drops the cache).
+        self.signature: int | None = None
 
     async def get(self, account_id: str) -> Account | None:
+        self.reads += 1
         return self.accounts.get(account_id)
+
+    async def config_signature(self) -> object:
+        return object() if self.signature is None else self.signature
 
 
 @dataclass
@@ -288,6 +295,27 @@ async def test_account_url_replaces_the_global_url(receiver: WebhookReceiver) ->
     )
     assert result.kind == "sent"
     assert receiver.requests[0].path == "/hook/acct"
+
+
+async def test_account_settings_are_cached_until_the_accounts_change(
+    receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailwire.webhooks.delivery.ACCOUNT_TTL_S", 0.0)  # check every time
+    settings = MemorySettings(webhooks="http://127.0.0.1:9/global")
+    accounts = Accounts(acct=Account({"webhooks": receiver.url + "/one"}))
+    accounts.signature = 1
+    sending = delivery(settings, accounts)
+    job = default_job(stored(EventName.ACCOUNT_ADDED, {}))
+    for _ in range(3):
+        assert (await sending.attempt(job)).kind == "sent"
+    assert accounts.reads == 1  # the signature did not move: one read for three deliveries
+    accounts.accounts["acct"] = Account({"webhooks": receiver.url + "/two"})
+    accounts.signature = 2
+    assert (await sending.attempt(job)).kind == "sent"
+    assert [r.path for r in receiver.requests] == ["/hook/one"] * 3 + ["/hook/two"]
+    del accounts.accounts["acct"]
+    accounts.signature = 3
+    assert (await sending.attempt(job)).detail == "account is gone"
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,19 @@ class AccountStore:
             row = (await conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
         return None if row is None else account_from_row(row._mapping)
 
+    async def config_signature(self) -> tuple[int, int, int]:
+        """(row count, sum of revisions, sum of creation times): changes whenever an
+        account is created, deleted or reconfigured (every configuration change bumps
+        `revision`), so a cache of account settings knows when to drop its entries."""
+        statement = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(accounts.c.revision), 0),
+            sa.func.coalesce(sa.func.sum(accounts.c.created_at), 0),
+        )
+        async with self._db.read() as conn:
+            count, revisions, created = (await conn.execute(statement)).one()
+        return int(count), int(revisions), int(created)
+
     async def exists(self, account_id: str) -> bool:
         statement = sa.select(accounts.c.id).where(accounts.c.id == account_id)
         async with self._db.read() as conn:

@@ -282,7 +282,7 @@ jobs = sa.Table(
     sa.Column("lease_expires", sa.BigInteger, nullable=True),
     sa.Column("last_error", sa.JSON, nullable=True),
     sa.Index("ix_jobs_queue_state_run_at", "queue", "state", "run_at"),
-    sa.Index("ix_jobs_queue_ordering_key_id", "queue", "ordering_key", "id"),
+    sa.Index("ix_jobs_queue_ordering_key_state_id", "queue", "ordering_key", "state", "id"),
 )
 
 #: Per-queue controls (`/v1/settings/queue/{queue}`): paused, and how many jobs

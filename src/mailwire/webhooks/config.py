@@ -140,8 +140,12 @@ class SettingsCache:
             return self._value
 
     async def secret(self) -> str:
-        """The service secret (the signing key), refreshed with the settings."""
+        """The service secret (the signing key), refreshed with the settings; deliveries
+        running at once share one read."""
         await self.get()
-        if self._secret is None:
-            self._secret = await self._source.service_secret()
-        return self._secret
+        if self._secret is not None:
+            return self._secret
+        async with self._lock:
+            if self._secret is None:
+                self._secret = await self._source.service_secret()
+            return self._secret

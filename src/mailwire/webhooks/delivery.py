@@ -45,7 +45,9 @@ log = get_logger(__name__)
 
 #: Per-attempt limit covering connect, response and body (the reference's 30 s).
 DEFAULT_TIMEOUT_S = 30.0
-#: How long an account's webhook settings (and its existence) are reused, seconds.
+#: How often the cached webhook settings of accounts are checked against the store
+#: (one small query for all accounts), seconds: an account change reaches delivery
+#: within this time.
 ACCOUNT_TTL_S = 1.0
 #: Accounts remembered at most; the memory is dropped whole when it is full.
 MAX_CACHED_ACCOUNTS = 10_000
@@ -85,6 +87,10 @@ class AccountRecord(Protocol):
 
 class AccountLookup(Protocol):
     async def get(self, account_id: str) -> AccountRecord | None: ...
+
+    async def config_signature(self) -> object:
+        """A value that changes whenever any account is created, deleted or edited."""
+        ...
 
 
 class RouteRecord(Protocol):
@@ -157,7 +163,10 @@ class Delivery:
         self._routes = routes
         self._timeout = timeout
         self._clock = clock
-        self._hooks: dict[str, tuple[float, AccountHooks | None]] = {}
+        self._hooks: dict[str, AccountHooks | None] = {}
+        self._hooks_signature: object = None
+        self._hooks_checked_at = float("-inf")
+        self._hooks_checking = asyncio.Lock()
 
     async def handle(self, job: Job) -> Outcome:
         """The job runner's handler: one attempt, as the runner's outcome."""
@@ -257,18 +266,32 @@ class Delivery:
         return _Target(url, None, settings.headers, hooks.headers)
 
     async def _account_hooks(self, account_id: str) -> AccountHooks | None:
-        """The account's URL and headers, None when it is gone; read at most once
-        per `ACCOUNT_TTL_S` (a read per delivery was a third of an attempt's cost)."""
-        now = time.monotonic()
-        cached = self._hooks.get(account_id)
-        if cached is not None and now - cached[0] < ACCOUNT_TTL_S:
-            return cached[1]
+        """The account's URL and headers, None when it is gone. Read once and kept
+        while the accounts' signature stays the same (checked at most once per
+        `ACCOUNT_TTL_S` for all accounts): a read per delivery was a third of an
+        attempt's cost, and a per-account expiry missed whenever an account's events
+        came less than once per expiry."""
+        await self._check_accounts()
+        if account_id in self._hooks:
+            return self._hooks[account_id]
         account = await self._accounts.get(account_id)
         hooks = None if account is None else AccountHooks.from_settings(account.settings)
         if len(self._hooks) >= MAX_CACHED_ACCOUNTS:
             self._hooks.clear()
-        self._hooks[account_id] = (now, hooks)
+        self._hooks[account_id] = hooks
         return hooks
+
+    async def _check_accounts(self) -> None:
+        if time.monotonic() - self._hooks_checked_at < ACCOUNT_TTL_S:
+            return
+        async with self._hooks_checking:
+            if time.monotonic() - self._hooks_checked_at < ACCOUNT_TTL_S:
+                return  # another delivery checked while this one waited
+            signature = await self._accounts.config_signature()
+            if signature != self._hooks_signature:
+                self._hooks.clear()
+                self._hooks_signature = signature
+            self._hooks_checked_at = time.monotonic()
 
     async def _route_target(
         self, route: Mapping[str, Any], hooks: AccountHooks
