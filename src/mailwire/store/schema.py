@@ -256,6 +256,40 @@ webhook_routes = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+#: Message templates (`/v1/templates`): `account` NULL for templates every account
+#: may use. `content` holds subject, text, html and previewText (Handlebars sources).
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(256), nullable=True, index=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.String(1024), nullable=True),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+#: SMTP gateways (`/v1/gateway`): a send may go through one instead of the
+#: account's own SMTP server. The password lives encrypted in `secrets`
+#: (scope "gateway", ref = the gateway id), never here.
+gateways = sa.Table(
+    "gateways",
+    metadata,
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("secure", sa.Boolean, nullable=False),
+    sa.Column("user", sa.String(1024), nullable=True),
+    sa.Column("deliveries", sa.BigInteger, nullable=False),
+    sa.Column("last_use", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
 #: Durable jobs (webhook deliveries now; sends and exports later). A job runs
 #: when `state` is waiting and `run_at` has passed. Per-key order lives in the
 #: rows: only the oldest unfinished job of an `ordering_key` is waiting/active,
