@@ -9,6 +9,7 @@ that tests read to check what was (and was not) logged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -23,7 +24,7 @@ from typing import IO
 from mailwire.testing.ports import find_free_port
 
 BANNER = "Mailwire is listening on "
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 
 
@@ -91,8 +92,15 @@ class MailwireServer:
         command = [sys.executable, "-m", "mailwire", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
         log_file = self.log_path.open("a", encoding="utf-8")
+        # A session of its own: `kill` reaches the worker processes of `--workers N`
+        # too, which would otherwise outlive the master and keep its stdout open.
         self._process = subprocess.Popen(  # noqa: S603 - fixed interpreter and arguments
-            command, env=self.env, stdout=subprocess.PIPE, stderr=log_file, text=True
+            command,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            start_new_session=True,
         )
         log_file.close()
         stdout = self._process.stdout
@@ -137,16 +145,23 @@ class MailwireServer:
             self._close_pipe()
 
     def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(10)
+        """SIGKILL the server and every process it started (its whole session)."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(10)
         self._close_pipe()
 
     def _close_pipe(self) -> None:
-        # The pump thread ends at EOF once the process is gone; let it finish its last
-        # read before the pipe is closed under it.
+        # The pump thread ends at EOF once every writer is gone; let it finish its last
+        # read before the pipe is closed. If it is still reading (a writer survived),
+        # leave the pipe to it: closing a file another thread is blocked reading
+        # waits for that read, i.e. forever.
         if self._pump is not None:
             self._pump.join(5)
+            if self._pump.is_alive():
+                return
         if self._process is not None and self._process.stdout is not None:
             self._process.stdout.close()
 
