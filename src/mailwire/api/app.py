@@ -15,6 +15,7 @@ from mailwire.api.openapi import build_openapi
 from mailwire.api.routes import (
     accounts,
     changes,
+    gateways,
     health,
     logs,
     mailbox_changes,
@@ -23,6 +24,8 @@ from mailwire.api.routes import (
     queues,
     search,
     settings,
+    submit,
+    templates,
     tokens,
     uploads,
     webhook_routes,
@@ -54,6 +57,9 @@ def create_app(services: Services, *, body_limit: int) -> FastAPI:
     app.include_router(queues.router)
     app.include_router(settings.router)
     app.include_router(webhook_routes.router)
+    app.include_router(templates.router)
+    app.include_router(gateways.router)
+    app.include_router(submit.router)
     install_error_handlers(app)
     install_forwarding(app)  # inside the request context: refusals get a request id
     app.add_middleware(RequestContextMiddleware)

@@ -31,6 +31,7 @@ from mailwire.backends.imap.sync import sync_session
 from mailwire.config import Settings
 from mailwire.logs import get_logger
 from mailwire.net.listeners import bind_tcp
+from mailwire.runtime.sending import SendingPipeline
 from mailwire.runtime.webhooks import WebhookPipeline
 from mailwire.services.container import Services
 from mailwire.store.secret_file import read_secret_file
@@ -110,6 +111,7 @@ async def _serve_with(
     )
     services.connections.attach(supervisor)
     webhooks = WebhookPipeline(store, services, settings, owner=supervisor.node_id)
+    sending = SendingPipeline(store, services, owner=supervisor.node_id)
     keys = await asyncio.to_thread(ForwardingKeys.from_secrets, service_secrets(settings, store))
     forwarding = Forwarding(node_id=supervisor.node_id, keys=keys, owners=supervisor.leases)
     app.state.forwarding = forwarding
@@ -125,6 +127,7 @@ async def _serve_with(
             )
             group.create_task(supervisor.run(), name="account-supervisor")
             group.create_task(webhooks.run(), name="webhooks")
+            group.create_task(sending.run(), name="sending")
             group.create_task(_announce(server, serving, on_ready), name="announce")
             stopping = group.create_task(stop.wait(), name="stop-signal")
             await asyncio.wait(
@@ -135,6 +138,7 @@ async def _serve_with(
             node_server.should_exit = True
             supervisor.stop()
             webhooks.stop()
+            sending.stop()
             stopping.cancel()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -36,6 +36,7 @@ from mailwire.backends.imap.errors import (
     ImapTlsError,
 )
 from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
+from mailwire.backends.smtp.delivery import close
 from mailwire.domain.mailboxes import ListedMailbox
 from mailwire.logs import get_logger
 from mailwire.net.tls import client_context
@@ -190,7 +191,7 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
                 await _smtp_login(client, auth)
                 await client.quit()
             finally:
-                await _closed(client)
+                await close(client)
     except aiosmtplib.SMTPAuthenticationError as error:
         return _failure("The server refused the credentials", "EAUTH", secrets, error.message)
     except aiosmtplib.SMTPResponseException as error:
@@ -199,31 +200,6 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
         return _failure(_describe(error), _code(error), secrets)
     log.info("account.verified", protocol="smtp", host=host, port=port)
     return {"success": True}
-
-
-#: How long a closed SMTP connection may take to let go of its socket.
-_CLOSE_WAIT_S = 1.0
-
-
-async def _closed(client: aiosmtplib.SMTP) -> None:
-    """Close the connection and wait (briefly) until its socket is gone.
-
-    `close()` only schedules the transport's teardown (and over TLS, a shutdown
-    exchange that can outlast the caller's event loop); a verify that returned at
-    once left the socket to the garbage collector."""
-    protocol = client.protocol
-    transport = client.transport
-    client.close()
-    if isinstance(transport, asyncio.Transport):
-        # The session is over (QUIT answered, or a failure): drop the socket now
-        # rather than wait out a TLS shutdown the server may never answer.
-        transport.abort()
-    if protocol is None:
-        return
-    for _ in range(int(_CLOSE_WAIT_S / 0.01)):
-        if protocol.transport is None:  # connection_lost has run
-            return
-        await asyncio.sleep(0.01)
 
 
 async def _smtp_login(client: aiosmtplib.SMTP, auth: Mapping[str, Any]) -> None:

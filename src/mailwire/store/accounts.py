@@ -43,6 +43,8 @@ from mailwire.store.outbox import append_events
 from mailwire.store.schema import accounts, mailboxes
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.secrets import SecretStore, associated_data
+from mailwire.store.send_queue import delete_account_sends
+from mailwire.store.templates import delete_account_templates
 from mailwire.types import Clock
 
 #: Longest search text for `list(query=...)`; longer would match nothing anyway.
@@ -196,7 +198,8 @@ class AccountStore:
         return AccountPage(total=int(total), accounts=found)
 
     async def delete(self, account_id: str, *, events: Iterable[Event] = ()) -> bool:
-        """Delete the account, its index, logs and credentials; False if it was missing."""
+        """Delete the account, its index, logs, credentials, templates and queued
+        messages; False if it was missing."""
         now = self._clock()
         async with self._db.write() as conn:
             result = await conn.execute(accounts.delete().where(accounts.c.id == account_id))
@@ -207,6 +210,8 @@ class AccountStore:
                     secrets_table.c.scope == CREDENTIAL_SCOPE, secrets_table.c.ref == account_id
                 )
             )
+            await delete_account_templates(conn, account_id)
+            await delete_account_sends(conn, account_id)
             await append_events(conn, events, now=now)
         return True
 

@@ -321,6 +321,38 @@ def held_by(job_ids: Sequence[int], owner: str) -> sa.ColumnElement[bool]:
     )
 
 
+def ordering_keys(new_jobs: Iterable[NewJob]) -> set[tuple[str, str]]:
+    """The (queue, key) pairs whose locks an insert of `new_jobs` takes."""
+    return {(job.queue, job.ordering_key) for job in new_jobs if job.ordering_key is not None}
+
+
+def insert_jobs(
+    conn: sa.Connection, database: Database, new_jobs: Sequence[NewJob], *, now: int
+) -> list[int]:
+    """Insert `new_jobs` (a known dedupe key is skipped), making each new key's first
+    job its head; returns the new ids. The caller holds the keys' locks
+    (`lock_keys(ordering_keys(new_jobs))`) and wakes the runners after commit."""
+    if not new_jobs:
+        return []
+    # One statement with the rows as parameters: compiled once and cached, sent in
+    # pages by the driver (a multi-VALUES statement would be compiled anew for every
+    # batch, which cost more than the inserts).
+    statement = (
+        database.insert(jobs)
+        .on_conflict_do_nothing()
+        .returning(jobs.c.id, jobs.c.queue, jobs.c.ordering_key)
+    )
+    inserted = conn.execute(statement, [new_row(job, now) for job in new_jobs]).all()
+    # RETURNING promises no order: a key's head is its smallest new id.
+    heads: dict[tuple[str, str], int] = {}
+    for job_id, queue, key in inserted:
+        if key is not None:
+            heads[(queue, key)] = min(int(job_id), heads.get((queue, key), int(job_id)))
+    busy = keys_with_head(conn, heads)
+    make_heads(conn, [job_id for pair, job_id in heads.items() if pair not in busy], now)
+    return [int(job_id) for job_id, _, _ in inserted]
+
+
 def keys_with_head(
     conn: sa.Connection, pairs: Mapping[tuple[str, str], int]
 ) -> set[tuple[str, str]]:

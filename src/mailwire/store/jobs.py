@@ -120,39 +120,24 @@ class JobStore:
         """Insert `new_jobs` (a known dedupe key is skipped) and, in the same
         transaction, set the cursor `(name, seq)`; returns how many were inserted."""
         now = self._clock()
-        keyed = {(job.queue, job.ordering_key) for job in new_jobs if job.ordering_key is not None}
+        keyed = rows.ordering_keys(new_jobs)
         database = self._db
 
         def work(conn: sa.Connection) -> int:
             self._lock(conn, keyed)
             if cursor is not None:
                 rows.set_cursor(database, conn, *cursor, now=now)
-            if not new_jobs:
-                return 0
-            # One statement with the rows as parameters: compiled once and cached,
-            # sent in pages by the driver (a multi-VALUES statement would be
-            # compiled anew for every batch, which cost more than the inserts).
-            statement = (
-                database.insert(jobs)
-                .on_conflict_do_nothing()
-                .returning(jobs.c.id, jobs.c.queue, jobs.c.ordering_key)
-            )
-            inserted = conn.execute(statement, [rows.new_row(job, now) for job in new_jobs]).all()
-            # RETURNING promises no order: a key's head is its smallest new id.
-            heads: dict[tuple[str, str], int] = {}
-            for job_id, queue, key in inserted:
-                if key is not None:
-                    heads[(queue, key)] = min(int(job_id), heads.get((queue, key), int(job_id)))
-            busy = rows.keys_with_head(conn, heads)
-            rows.make_heads(
-                conn, [job_id for pair, job_id in heads.items() if pair not in busy], now
-            )
-            return len(inserted)
+            return len(rows.insert_jobs(conn, database, new_jobs, now=now))
 
         inserted = await database.run(work, write=True)
         for queue in {job.queue for job in new_jobs}:
             self._wake(queue)
         return inserted
+
+    def notify(self, queue: str) -> None:
+        """Wake this process's runners of `queue` (after jobs were inserted by another
+        store's transaction, with `job_rows.insert_jobs`)."""
+        self._wake(queue)
 
     def _lock(self, conn: sa.Connection, pairs: set[tuple[str, str]]) -> None:
         rows.lock_keys(conn, pairs, is_sqlite=self._db.is_sqlite)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest revision in `migrations/versions`; update it with each new revision.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 #: Arbitrary constant naming Mailwire's migration lock among PostgreSQL advisory locks.
 _ADVISORY_LOCK_KEY = 0x4D41494C57495245  # "MAILWIRE"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +33,22 @@ REORDER_WINDOW_MS = 5_000
 
 async def append_events(conn: AsyncConnection, events: Iterable[Event], *, now: int) -> int:
     """Insert `events` within the caller's transaction; returns how many."""
-    rows = [
+    rows = event_rows(events, now=now)
+    if rows:
+        await conn.execute(events_table.insert(), rows)
+    return len(rows)
+
+
+def insert_events(conn: sa.Connection, events: Iterable[Event], *, now: int) -> int:
+    """`append_events` for a synchronous transaction (`Database.run`)."""
+    rows = event_rows(events, now=now)
+    if rows:
+        conn.execute(events_table.insert(), rows)
+    return len(rows)
+
+
+def event_rows(events: Iterable[Event], *, now: int) -> list[dict[str, Any]]:
+    return [
         {
             "event_id": str(uuid.uuid4()),
             "account": event.account,
@@ -44,9 +60,6 @@ async def append_events(conn: AsyncConnection, events: Iterable[Event], *, now: 
         }
         for event in events
     ]
-    if rows:
-        await conn.execute(events_table.insert(), rows)
-    return len(rows)
 
 
 class OutboxStore:

@@ -290,6 +290,36 @@ gateways = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+#: Queued outgoing messages (`/v1/outbox`): the built message and its envelope,
+#: one `submit` job each. `state`: queued -> sending (an attempt is talking to the
+#: server) -> sent / failed / cancelled. Finished rows stay a day for the answers of
+#: repeated submits with the same Idempotency-Key, then are pruned.
+send_queue = sa.Table(
+    "send_queue",
+    metadata,
+    sa.Column("queue_id", sa.String(32), primary_key=True),
+    sa.Column("account", sa.String(256), nullable=False),
+    sa.Column("message_id", sa.String(1000), nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("envelope", sa.JSON, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("gateway", sa.String(256), nullable=True),
+    sa.Column("idempotency_key", sa.String(1024), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
+    sa.Column("answer", sa.JSON, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("progress", sa.JSON, nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("send_at", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_send_queue_account_state", "account", "state"),
+    sa.Index("ix_send_queue_state_created", "state", "created_at"),
+    sa.Index("ux_send_queue_account_idempotency_key", "account", "idempotency_key", unique=True),
+)
+
 #: Durable jobs (webhook deliveries now; sends and exports later). A job runs
 #: when `state` is waiting and `run_at` has passed. Per-key order lives in the
 #: rows: only the oldest unfinished job of an `ordering_key` is waiting/active,

@@ -20,6 +20,7 @@ from mailwire.store.account_logs import AccountLogStore
 from mailwire.store.accounts import AccountStore
 from mailwire.store.cipher import Keyring, generate_secret
 from mailwire.store.database import Database, describe_error, open_database, prepare_data_dir
+from mailwire.store.gateways import GatewayStore
 from mailwire.store.index import IndexStore
 from mailwire.store.index_search import IndexSearch
 from mailwire.store.jobs import JobStore
@@ -29,7 +30,9 @@ from mailwire.store.outbox import OutboxStore
 from mailwire.store.schema import secrets as secrets_table
 from mailwire.store.secret_file import SECRET_FILE_NAME, read_secret_file, write_secret_file
 from mailwire.store.secrets import SecretStore
+from mailwire.store.send_queue import SendQueueStore
 from mailwire.store.settings import SettingsStore
+from mailwire.store.templates import TemplateStore
 from mailwire.store.tokens import TokenStore
 from mailwire.store.webhook_routes import WebhookRouteStore
 from mailwire.types import Clock, now_ms
@@ -56,6 +59,12 @@ class Store:
     webhook_routes: WebhookRouteStore
     #: Instance-wide settings (`/v1/settings`).
     settings: SettingsStore
+    #: SMTP gateways (`/v1/gateway`); their passwords live in `secrets`.
+    gateways: GatewayStore
+    #: Message templates (`/v1/templates`).
+    templates: TemplateStore
+    #: Outgoing messages waiting for delivery (`/v1/outbox`).
+    send_queue: SendQueueStore
 
     async def ping(self) -> float:
         return await self.database.ping()
@@ -79,6 +88,7 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
     except BaseException:
         await database.close()
         raise
+    jobs = JobStore(database, clock=clock)
     return Store(
         database=database,
         keys=keys,
@@ -89,9 +99,12 @@ async def open_store(settings: Settings, *, clock: Clock = now_ms) -> Store:
         accounts=AccountStore(database, secrets, keys, clock=clock),
         account_logs=AccountLogStore(database, clock=clock),
         search=IndexSearch(database),
-        jobs=JobStore(database, clock=clock),
+        jobs=jobs,
         webhook_routes=WebhookRouteStore(database, clock=clock),
         settings=SettingsStore(database, secrets, clock=clock),
+        gateways=GatewayStore(database, keys, clock=clock),
+        templates=TemplateStore(database, clock=clock),
+        send_queue=SendQueueStore(database, jobs, clock=clock),
     )
 
 

@@ -8,7 +8,9 @@ blocks (bounded) until enough have arrived.
 
 Options: AUTH PLAIN and LOGIN against a user/password mapping (offered
 without TLS, since the sink listens on loopback only), requiring AUTH before
-MAIL, and STARTTLS with a certificate from `mailwire.testing.tls`.
+MAIL, STARTTLS with a certificate from `mailwire.testing.tls`, and `refuse`,
+which may answer a DATA with a failure instead of accepting it (temporary or
+permanent refusals for delivery tests).
 
 Requiring AUTH is enforced in the MAIL hook rather than with aiosmtpd's
 `auth_required` flag: that flag, combined with AUTH allowed in clear text,
@@ -23,6 +25,7 @@ import contextlib
 import hmac
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -51,6 +54,13 @@ class ReceivedMessage:
     auth_user: str | None
     tls: bool
     mail_options: tuple[str, ...] = ()
+    #: When it was accepted (`time.monotonic()`).
+    at: float = 0.0
+
+
+#: `refuse(attempt, content)`: the reply to a DATA (attempt 1, 2, ... over the sink's
+#: life), or None to accept and record the message.
+Refusal = Callable[[int, bytes], str | None]
 
 
 class _Recorder:
@@ -61,10 +71,13 @@ class _Recorder:
         users: Mapping[str, str],
         require_auth: bool,
         record: Callable[[ReceivedMessage], int],
+        refuse: Refusal | None = None,
     ) -> None:
         self._users = dict(users)
         self._require_auth = require_auth
         self._record = record
+        self._refuse = refuse
+        self._attempts = 0
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
@@ -96,6 +109,11 @@ class _Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self._attempts += 1
+        if self._refuse is not None:
+            reply = self._refuse(self._attempts, envelope.original_content or b"")
+            if reply is not None:
+                return reply
         host, port = session.peer if isinstance(session.peer, tuple) else ("", 0)
         auth_user = session.auth_data if session.authenticated else None
         message = ReceivedMessage(
@@ -106,6 +124,7 @@ class _Recorder:
             auth_user=auth_user if isinstance(auth_user, str) else None,
             tls=session.ssl is not None,
             mail_options=tuple(envelope.mail_options),
+            at=time.monotonic(),
         )
         number = self._record(message)
         return f"250 2.0.0 OK queued as {number}"
@@ -141,6 +160,7 @@ class SmtpSink(StartStop):
         require_starttls: bool = False,
         hostname: str = "localhost",
         data_size_limit: int = DATA_SIZE_LIMIT,
+        refuse: Refusal | None = None,
     ) -> None:
         if require_auth and not users:
             raise ValueError("require_auth needs at least one user")
@@ -148,7 +168,7 @@ class SmtpSink(StartStop):
             raise ValueError("require_starttls needs a TLS certificate")
         self._messages: list[ReceivedMessage] = []
         self._changed = threading.Condition()
-        handler = _Recorder(users or {}, require_auth, self._record)
+        handler = _Recorder(users or {}, require_auth, self._record, refuse)
         self._controller = _LoopbackController(
             handler,
             hostname=LOOPBACK,

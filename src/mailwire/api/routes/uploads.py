@@ -17,6 +17,7 @@ from fastapi import APIRouter
 
 from mailwire.api.forwarding import OwnedAccount
 from mailwire.api.models.common import STANDARD_ERRORS, error_responses
+from mailwire.api.models.submit import SubmitMessage
 from mailwire.api.models.uploads import (
     UPLOAD_BODY_LIMIT,
     Address,
@@ -51,6 +52,24 @@ async def upload_message(account: OwnedAccount, body: MessageUpload, svc: Svc) -
 
 
 def _upload(body: MessageUpload) -> Upload:
+    draft, stored, reference = message_fields(body)
+    common: dict[str, Any] = {
+        "path": body.path,
+        "flags": tuple(body.flags or ()),
+        "internal_date": body.internalDate,
+        "reference": reference,
+    }
+    if body.raw is not None:
+        # Fields sent beside `raw` replace the matching header fields in it.
+        return Upload(raw=base64.b64decode(body.raw), draft=draft, **common)
+    return Upload(draft=draft, stored_attachments=stored, **common)
+
+
+def message_fields(
+    body: MessageUpload | SubmitMessage,
+) -> tuple[Draft, tuple[StoredAttachment, ...], Reference | None]:
+    """The message fields upload and submit share: the MIME draft (base64 decoded),
+    attachments to read from stored messages, and the reply/forward reference."""
     reference = None
     if body.reference is not None and body.reference.message is not None:
         reference = Reference(
@@ -61,12 +80,6 @@ def _upload(body: MessageUpload) -> Upload:
             forward_attachments=body.reference.forwardAttachments,
             ignore_missing=body.reference.ignoreMissing,
         )
-    common: dict[str, Any] = {
-        "path": body.path,
-        "flags": tuple(body.flags or ()),
-        "internal_date": body.internalDate,
-        "reference": reference,
-    }
     attachments = []
     stored = []
     for item in body.attachments or ():
@@ -103,10 +116,7 @@ def _upload(body: MessageUpload) -> Upload:
         headers=tuple((body.headers or {}).items()),
         message_id=body.messageId,
     )
-    if body.raw is not None:
-        # Fields sent beside `raw` replace the matching header fields in it.
-        return Upload(raw=base64.b64decode(body.raw), draft=draft, **common)
-    return Upload(draft=draft, stored_attachments=tuple(stored), **common)
+    return draft, tuple(stored), reference
 
 
 def _address(value: Address) -> mime.Address:

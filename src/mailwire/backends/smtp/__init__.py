@@ -1,0 +1,1 @@
+"""Outgoing mail over SMTP (aiosmtplib): one message to one server, errors classified."""

@@ -1,0 +1,249 @@
+"""Delivering one message over SMTP, with the failure classified for retrying.
+
+Transport rule (as `POST /v1/verifyAccount` uses it): `secure` is implicit TLS
+from the first byte; otherwise STARTTLS when the server offers it, in clear
+only when it offers none; `rejectUnauthorized: false` accepts any certificate.
+Logging in uses PLAIN/LOGIN with a password, or XOAUTH2 with an access token.
+
+Outcome. A success returns the server's final reply. A failure raises
+`SmtpDeliveryError` with `temporary` set when trying again may help: replies
+in the 4xx class, and 503 (bad sequence, which some servers send for a
+transient state), connection failures, timeouts and TLS failures; every other
+5xx reply is permanent (RFC 5321 section 4.2.1). When some recipients are
+refused and others accepted, the message counts as sent (the accepted ones
+got it; sending again would duplicate it for them) and the refusals are
+returned beside the reply.
+
+DSN (RFC 3461): RET and ENVID on MAIL FROM, NOTIFY and ORCPT on each RCPT TO,
+only when the server announces the DSN extension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import aiosmtplib
+
+from mailwire.domain.sending import SmtpAnswer
+from mailwire.errors import MailwireError
+from mailwire.net.tls import client_context
+
+#: One delivery attempt, connect to QUIT, at most this long (seconds).
+SEND_TIMEOUT_S = 120.0
+#: How long a closed SMTP connection may take to let go of its socket.
+CLOSE_WAIT_S = 1.0
+#: Longest server reply kept (replies are stored and sent in webhooks).
+MAX_REPLY_CHARS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpRoute:
+    """Where and how to send: the account's SMTP server or a gateway."""
+
+    host: str
+    port: int
+    secure: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    reject_unauthorized: bool = True
+    min_tls: str | None = None
+    local_hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dsn:
+    """Delivery status notification request (RFC 3461)."""
+
+    ret: str | None = None  # "headers" or "full"
+    envelope_id: str | None = None
+    notify: tuple[str, ...] = ()  # never, success, failure, delay
+    recipient: str | None = None  # ORCPT
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    answer: SmtpAnswer
+    #: Recipients the server refused while accepting others: address -> reply.
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+class SmtpDeliveryError(MailwireError):
+    """The attempt failed; `temporary` says whether trying again may succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        temporary: bool,
+        answer: SmtpAnswer | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.answer = answer
+        self.error_code = code
+
+
+async def deliver(
+    route: SmtpRoute,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    *,
+    dsn: Dsn | None = None,
+    timeout: float = SEND_TIMEOUT_S,  # noqa: ASYNC109 (one bound for the whole session)
+) -> Delivered:
+    """Send `message` from `sender` to `recipients` through `route` (see the module doc)."""
+    secrets: list[str] = [item for item in (route.password, route.access_token) if item]
+    client = aiosmtplib.SMTP(
+        hostname=route.host,
+        port=route.port,
+        use_tls=route.secure,
+        start_tls=False if route.secure else None,
+        tls_context=client_context(verify=route.reject_unauthorized, min_version=route.min_tls),
+        validate_certs=route.reject_unauthorized,
+        local_hostname=route.local_hostname,
+        timeout=timeout,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            try:
+                await client.connect()
+                await _login(client, route)
+                mail_options, rcpt_options = _dsn_options(client, dsn)
+                refused, reply = await client.sendmail(
+                    sender,
+                    list(recipients),
+                    message,
+                    mail_options=mail_options,
+                    rcpt_options=rcpt_options,
+                )
+                # The message was accepted: a failed QUIT changes nothing.
+                with contextlib.suppress(aiosmtplib.SMTPException):
+                    await client.quit()
+            finally:
+                await close(client)
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        replies = list(error.recipients)
+        temporary = any(_temporary(r.code) for r in replies)
+        first = replies[0] if replies else None
+        answer = (
+            SmtpAnswer(_cut(f"{first.code} {first.message}", secrets), first.code, "RCPT TO")
+            if first is not None
+            else None
+        )
+        raise SmtpDeliveryError(
+            "every recipient was refused", temporary=temporary, answer=answer, code="EENVELOPE"
+        ) from None
+    except aiosmtplib.SMTPAuthenticationError as error:
+        raise SmtpDeliveryError(
+            "the server refused the credentials",
+            temporary=_temporary(error.code),
+            answer=SmtpAnswer(_cut(f"{error.code} {error.message}", secrets), error.code, "AUTH"),
+            code="EAUTH",
+        ) from None
+    except aiosmtplib.SMTPResponseException as error:
+        command = _command_of(error)
+        raise SmtpDeliveryError(
+            f"the server refused the message: {_cut(error.message, secrets)}",
+            temporary=_temporary(error.code),
+            answer=SmtpAnswer(_cut(f"{error.code} {error.message}", secrets), error.code, command),
+            code="EMESSAGE" if command == "DATA" else "EPROTOCOL",
+        ) from None
+    except TimeoutError:
+        raise SmtpDeliveryError(
+            f"no answer within {timeout:g} s", temporary=True, code="ETIMEDOUT"
+        ) from None
+    except (aiosmtplib.SMTPException, OSError) as error:
+        raise SmtpDeliveryError(
+            f"cannot reach {route.host}:{route.port}: {_cut(str(error), secrets)}",
+            temporary=True,
+            code="ECONNECTION",
+        ) from None
+    # aiosmtplib hands back the text of the DATA reply; a success is always 250.
+    return Delivered(
+        SmtpAnswer(_cut(f"250 {reply}", secrets), 250, "DATA"),
+        {address: _cut(f"{r.code} {r.message}", secrets) for address, r in refused.items()},
+    )
+
+
+async def close(client: aiosmtplib.SMTP) -> None:
+    """Close the connection and wait (briefly) until its socket is gone.
+
+    `close()` only schedules the transport's teardown (and over TLS, a shutdown
+    exchange that can outlast the caller's event loop); returning at once would
+    leave the socket to the garbage collector."""
+    protocol = client.protocol
+    transport = client.transport
+    client.close()
+    if isinstance(transport, asyncio.Transport):
+        # The session is over (QUIT answered, or a failure): drop the socket now
+        # rather than wait out a TLS shutdown the server may never answer.
+        transport.abort()
+    if protocol is None:
+        return
+    for _ in range(int(CLOSE_WAIT_S / 0.01)):
+        if protocol.transport is None:  # connection_lost has run
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _login(client: aiosmtplib.SMTP, route: SmtpRoute) -> None:
+    if not route.user:
+        return
+    if route.access_token:
+        await client.auth_xoauth2(route.user, route.access_token)
+    elif route.password:
+        await client.login(route.user, route.password)
+
+
+def _dsn_options(client: aiosmtplib.SMTP, dsn: Dsn | None) -> tuple[list[str], list[str]]:
+    if dsn is None or not client.supports_extension("dsn"):
+        return [], []
+    mail: list[str] = []
+    if dsn.ret in ("headers", "full"):
+        mail.append("RET=" + ("HDRS" if dsn.ret == "headers" else "FULL"))
+    if dsn.envelope_id:
+        mail.append("ENVID=" + _xtext(dsn.envelope_id))
+    rcpt: list[str] = []
+    if dsn.notify:
+        rcpt.append("NOTIFY=" + ",".join(n.upper() for n in dsn.notify))
+    if dsn.recipient:
+        rcpt.append("ORCPT=rfc822;" + _xtext(dsn.recipient))
+    return mail, rcpt
+
+
+def _xtext(value: str) -> str:
+    """RFC 3461 section 4: xtext, "+" and "=" and non-printables as +HH."""
+    return "".join(
+        ch if 33 <= ord(ch) <= 126 and ch not in "+=" else f"+{ord(ch):02X}"
+        for ch in value
+        if ord(ch) < 128
+    )
+
+
+def _temporary(code: int | None) -> bool:
+    if code is None:
+        return True
+    return 400 <= code < 500 or code == 503
+
+
+def _command_of(error: aiosmtplib.SMTPResponseException) -> str | None:
+    if isinstance(error, aiosmtplib.SMTPSenderRefused):
+        return "MAIL FROM"
+    if isinstance(error, aiosmtplib.SMTPDataError):
+        return "DATA"
+    if isinstance(error, aiosmtplib.SMTPHeloError):
+        return "EHLO"
+    return None
+
+
+def _cut(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "******")
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REPLY_CHARS else text[: MAX_REPLY_CHARS - 1] + "…"
