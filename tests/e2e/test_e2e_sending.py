@@ -410,3 +410,78 @@ def test_a_gateway_with_auth_carries_the_message_and_counts_it(
             assert time.monotonic() < deadline, "the gateway's delivery was never counted"
             time.sleep(0.2)
         assert password not in api.get(f"/v1/gateway/{gateway}").text
+
+
+def test_a_template_renders_per_recipient_in_a_mail_merge(
+    api: httpx.Client, sender: tuple[str, str], smtp_sink: SmtpSink
+) -> None:
+    account, _ = sender
+    created = api.post(
+        "/v1/templates/template",
+        json={
+            "account": account,
+            "name": "Receipt",
+            "format": "html",
+            "content": {
+                "subject": "Order {{params.order}} for {{params.name}}",
+                "text": "Hi {{params.name}} & co",
+                "html": "<p>Hi {{params.name}}</p>",
+                "previewText": "Your order {{params.order}}",
+            },
+        },
+    )
+    assert created.status_code == 200, created.text
+    template = created.json()["id"]
+    response = api.post(
+        f"/v1/account/{account}/submit",
+        json={
+            "template": template,
+            "mailMerge": [
+                {"to": {"address": "ann@example.org"}, "params": {"name": "Ann", "order": 1}},
+                {"to": {"address": "ben@example.org"}, "params": {"name": "<Ben>", "order": 2}},
+            ],
+        },
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["mailMerge"]
+    assert [r["success"] for r in results] == [True, True]
+    assert [r["to"]["address"] for r in results] == ["ann@example.org", "ben@example.org"]
+    [ann] = _arrived(smtp_sink, results[0]["messageId"])
+    [ben] = _arrived(smtp_sink, results[1]["messageId"])
+    assert ann.rcpt_tos == ("ann@example.org",)
+    parsed = email.message_from_bytes(ben.raw, policy=email.policy.default)
+    assert parsed["Subject"] == "Order 2 for <Ben>"  # plain-text fields are not escaped
+    text = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    assert text.get_content().strip() == "Hi <Ben> & co"
+    assert "<p>Hi &lt;Ben&gt;</p>" in html.get_content()  # html is escaped
+    assert "Your order 2" in html.get_content()  # the hidden preview text
+
+
+def test_request_fields_render_without_a_template_and_bad_templates_are_refused(
+    api: httpx.Client, sender: tuple[str, str], smtp_sink: SmtpSink
+) -> None:
+    account, _ = sender
+    response = api.post(
+        f"/v1/account/{account}/submit",
+        json={
+            "to": [{"address": "r@example.org"}],
+            "subject": "Hello {{params.who}}",
+            "text": "x",
+            "render": {"params": {"who": "world"}},
+        },
+    )
+    assert response.status_code == 200, response.text
+    [received] = _arrived(smtp_sink, response.json()["messageId"])
+    assert b"Subject: Hello world" in received.raw
+    before = api.get("/v1/outbox").json()["total"]
+    for body in (
+        {"to": [{"address": "r@example.org"}], "subject": "{{#if}}", "render": {"params": {}}},
+        {"to": [{"address": "r@example.org"}], "template": "no-such-template"},
+        {"mailMerge": [{"to": {"address": "r@example.org"}}], "to": [{"address": "x@e.org"}]},
+    ):
+        refused = api.post(f"/v1/account/{account}/submit", json=body)
+        assert refused.status_code in (400, 404), refused.text
+    assert api.get("/v1/outbox").json()["total"] == before

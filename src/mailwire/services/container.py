@@ -65,6 +65,7 @@ class Services:
         uploads = UploadService(store, connections, content)
         message_changes = MessageChangeService(store, messages, connections)
         gateways = StoreGateways(store)
+        templates = TemplateService(store)
         return cls(
             tokens=TokenService(store, clock=clock),
             health=HealthService(store),
@@ -83,9 +84,13 @@ class Services:
             webhook_routes=WebhookRouteService(store),
             settings=SettingsService(store),
             gateways=GatewayService(store),
-            templates=TemplateService(store),
+            templates=templates,
             submit=SubmitService(
-                store, MessageComposer(store, content), gateways=gateways, clock=clock
+                store,
+                MessageComposer(store, content),
+                gateways=gateways,
+                templates=templates,
+                clock=clock,
             ),
             sending=SendingService(
                 store,

@@ -27,17 +27,29 @@ replaying an answer for another message would hide that it was never sent.
 
 `dryRun` builds the message and returns it (base64 `preview`) without
 queueing anything.
+
+Content. With `template`, the stored template's subject, text, html and
+previewText are the content, each replaced by the request's own field when
+it gives one; with a template or `render.params`, the content is rendered
+with Handlebars (`services.templates`; `render: false` sends it as written).
+`previewText` goes at the top of the html in a hidden block. `mailMerge`
+queues one message per entry, each to its own recipient, rendered with its
+own `params`, with its own Message-ID and send time when given; an entry that
+fails (a render error, a bad address) is reported in its place and the others
+are queued all the same.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
+from html import escape
 from typing import Any, Protocol
 
 from mailwire.domain.messages import iso_time
@@ -50,6 +62,7 @@ from mailwire.domain.sending import (
     QueuedSend,
     recipients_of,
 )
+from mailwire.domain.templates import TemplateContent
 from mailwire.errors import ConflictError, InputError, NotFoundError
 from mailwire.protocols.mime.build import Draft, build_message, generate_message_id
 from mailwire.protocols.mime.headers import Address
@@ -60,6 +73,7 @@ from mailwire.services.compose import (
     overridden,
     without_fields,
 )
+from mailwire.services.templates import ContentSource, TemplateService
 from mailwire.store.send_queue import Attempts, QueuePage
 from mailwire.store.store import Store
 from mailwire.types import Clock, now_ms
@@ -94,6 +108,24 @@ class Submission:
     idempotency_key: str | None = None
     #: A digest of the request, to tell a replay from another request with the same key.
     request_hash: str | None = None
+    #: A stored template to take the content from (the request's own fields win).
+    template: str | None = None
+    #: Render the content with Handlebars (None: only when a template or params are given).
+    render: bool | None = None
+    params: Mapping[str, Any] | None = None
+    preview_text: str | None = None
+    mail_merge: tuple[MergeEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MergeEntry:
+    """One recipient of a mail merge: its own address, values and optionally
+    Message-ID and send time."""
+
+    to: Address
+    params: Mapping[str, Any] | None = None
+    message_id: str | None = None
+    send_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +145,13 @@ class SubmitService:
         composer: MessageComposer,
         *,
         gateways: GatewayLookup | None = None,
+        templates: TemplateService | None = None,
         clock: Clock = now_ms,
     ) -> None:
         self._store = store
         self._composer = composer
         self._gateways = gateways
+        self._templates = templates
         self._clock = clock
 
     async def submit(self, account_id: str, submission: Submission) -> dict[str, Any]:
@@ -130,8 +164,67 @@ class SubmitService:
                 return replayed
         await self._check_route(account.settings, submission.gateway)
         now = self._clock()
-        send_at = _send_at(submission.send_at, now)
-        built = await self._build(account_id, account.email, account.name, submission)
+        content = await self._content(account_id, submission)
+        if not submission.mail_merge:
+            draft = await _filled(submission.draft, content, submission.params, submission)
+            return await self._queue_one(
+                account_id,
+                account.email,
+                account.name,
+                dataclasses.replace(submission, draft=draft),
+                _send_at(submission.send_at, now),
+            )
+        results = []
+        for entry in submission.mail_merge:
+            one = dataclasses.replace(submission.draft, to=(entry.to,), message_id=entry.message_id)
+            shown = {"address": entry.to.address}
+            if entry.to.name:
+                shown["name"] = entry.to.name
+            try:
+                draft = await _filled(one, content, entry.params, submission)
+                send_at = _send_at(entry.send_at or submission.send_at, now)
+                answer = await self._queue_one(
+                    account_id,
+                    account.email,
+                    account.name,
+                    dataclasses.replace(submission, draft=draft, idempotency_key=None),
+                    send_at,
+                )
+            except InputError as error:
+                results.append({"success": False, "to": shown, "error": str(error)})
+                continue
+            merged = {"success": True, "to": shown, "messageId": answer.get("messageId")}
+            for key in ("queueId", "sendAt", "preview"):
+                if key in answer:
+                    merged[key] = answer[key]
+            results.append(merged)
+        return {"response": "Queued for delivery", "mailMerge": results}
+
+    async def _content(self, account_id: str, submission: Submission) -> ContentSource | None:
+        """The Handlebars content of the request, or None when nothing is rendered."""
+        wants_render = submission.render
+        if wants_render is None:
+            wants_render = submission.template is not None or submission.params is not None
+        if submission.template is None and not wants_render:
+            return None
+        if self._templates is None:
+            raise InputError("Templates are not available here", key="template")
+        draft = submission.draft
+        own = TemplateContent(draft.subject, draft.text, draft.html, submission.preview_text)
+        return await self._templates.for_sending(
+            account_id, own, template_id=submission.template, render=wants_render
+        )
+
+    async def _queue_one(
+        self,
+        account_id: str,
+        email: str | None,
+        name: str | None,
+        submission: Submission,
+        send_at: int,
+    ) -> dict[str, Any]:
+        """Build one message and queue it (or, for a dry run, return it)."""
+        built = await self._build(account_id, email, name, submission)
         answer: dict[str, Any] = {}
         if built.referenced is not None:
             answer["reference"] = built.referenced
@@ -250,6 +343,44 @@ def _replayed(
     replay = dict(answer)
     replay["idempotency"] = {"key": submission.idempotency_key, "status": "HIT"}
     return replay
+
+
+async def _filled(
+    draft: Draft,
+    content: ContentSource | None,
+    params: Mapping[str, Any] | None,
+    submission: Submission,
+) -> Draft:
+    """`draft` with its subject, text and html from the rendered content, and the
+    preview text hidden at the top of the html."""
+    preview = submission.preview_text
+    if content is not None:
+        rendered = await content.render(params)
+        draft = dataclasses.replace(
+            draft, subject=rendered.subject, text=rendered.text, html=rendered.html
+        )
+        preview = rendered.preview_text
+    if preview and draft.html is not None:
+        draft = dataclasses.replace(draft, html=with_preview(draft.html, preview))
+    return draft
+
+
+#: Hidden in the body, shown by mail clients beside the subject in the list.
+_PREVIEW = (
+    '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all"'
+    ' aria-hidden="true">{}</div>'
+)
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def with_preview(html: str, preview: str) -> str:
+    """`html` with `preview` (escaped) in a hidden block right after `<body>`, or
+    first when there is no body tag."""
+    block = _PREVIEW.format(escape(preview))
+    found = _BODY_TAG.search(html)
+    if found is None:
+        return block + html
+    return html[: found.end()] + block + html[found.end() :]
 
 
 def _options(submission: Submission, referenced: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from mailwire.domain.templates import (
+    CONTENT_FIELDS,
     MessageTemplate,
     RenderedTemplate,
     TemplateContent,
@@ -109,6 +110,33 @@ class PreparedTemplate:
     async def render(self, params: Mapping[str, Any] | None) -> RenderedTemplate:
         """Render in a worker thread."""
         return await asyncio.to_thread(self.render_now, params)
+
+
+class ContentSource:
+    """A submit's content, ready for one message or one per mail-merge recipient."""
+
+    __slots__ = ("_base", "_compiled", "sources")
+
+    def __init__(
+        self,
+        sources: TemplateContent,
+        compiled: CompiledTemplate | None,
+        base: Mapping[str, Any],
+    ) -> None:
+        self.sources = sources
+        self._compiled = compiled
+        self._base = base
+
+    async def render(self, params: Mapping[str, Any] | None) -> RenderedTemplate:
+        """The fields for one message (`TemplateContentError` on a render failure)."""
+        if self._compiled is None:
+            content = self.sources
+            return RenderedTemplate(
+                content.subject, content.text, content.html, content.preview_text
+            )
+        compiled = self._compiled
+        context = {**self._base, "params": dict(params or {})}
+        return await asyncio.to_thread(compiled.render, context)
 
 
 class TemplateService:
@@ -200,6 +228,54 @@ class TemplateService:
             service_url=service_url if isinstance(service_url, str) else None,
         )
         return PreparedTemplate(template, compiled, base)
+
+    async def for_sending(
+        self,
+        account: str,
+        own: TemplateContent,
+        *,
+        template_id: str | None,
+        render: bool,
+    ) -> ContentSource:
+        """The content of a submit: the template's fields (when `template_id`) with the
+        request's own fields in their place where given, compiled once and rendered per
+        message (`render` False: sent as written, no Handlebars)."""
+        template: MessageTemplate | None = None
+        if template_id is not None:
+            template = (await self.prepare(template_id, account)).template
+        base = template.content if template is not None else TemplateContent()
+        merged = TemplateContent(
+            **{
+                attribute: getattr(own, attribute)
+                if getattr(own, attribute) is not None
+                else getattr(base, attribute)
+                for attribute, _name, _plain in CONTENT_FIELDS
+            }
+        )
+        if not render:
+            return ContentSource(merged, None, {})
+        owner = await self._store.accounts.get(account)
+        if owner is None:
+            raise account_not_found(account)
+        adhoc = MessageTemplate(
+            id="",
+            account=account,
+            name="",
+            description=None,
+            format=template.format if template is not None else TemplateFormat.HTML,
+            content=merged,
+            created_at=0,
+            updated_at=0,
+        )
+        compiled = await asyncio.to_thread(compile_content, adhoc)
+        service_url = await self._store.settings.get("serviceUrl")
+        context = render_context(
+            None,
+            account_name=owner.name,
+            account_email=owner.email,
+            service_url=service_url if isinstance(service_url, str) else None,
+        )
+        return ContentSource(merged, compiled, context)
 
     async def render(
         self, template_id: str, account: str, params: Mapping[str, Any] | None

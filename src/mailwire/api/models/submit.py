@@ -5,14 +5,16 @@ text, html, attachments (base64 or stored), custom headers, `reference` for a
 reply or forward, `raw`. Submit adds the delivery: `envelope`, `sendAt`,
 `deliveryAttempts`, `gateway`, `copy`/`sentMailPath`, `dsn`, `dryRun`.
 
-Fields of the reference that Mailwire does not do yet (templates and mail
-merge, tracking, list ids, proxies and local addresses) are not in the model,
-so a request that uses them is refused with 400 instead of being queued
-without them.
+Content may come from a stored `template` and be rendered (`render`), and
+`mailMerge` sends one message per entry. Fields of the reference that Mailwire
+does not do yet (tracking, list ids, proxies and local addresses) are not in
+the model, so a request that uses them is refused with 400 instead of being
+queued without them.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -91,6 +93,39 @@ class DsnRequest(RequestModel):
     recipient: EnvelopeAddress | None = None
 
 
+#: Variables for the template renderer: a JSON object, bounded in size.
+RenderValues = dict[str, Any]
+#: Most entries of one mail merge.
+MAX_MAIL_MERGE = 1000
+#: JSON size of one set of render values.
+MAX_PARAMS_BYTES = 1024 * 1024
+MAX_TEMPLATE_ID_LENGTH = 256
+MAX_PREVIEW_LENGTH = 1024
+
+
+def _bounded_params(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, default=str)) > MAX_PARAMS_BYTES:
+        raise ValueError(f"render values are limited to {MAX_PARAMS_BYTES} bytes of JSON")
+    return value
+
+
+Params = Annotated[RenderValues, AfterValidator(_bounded_params)]
+
+
+class TemplateRender(RequestModel):
+    """How to render the content: the renderer's values (`params`)."""
+
+    format: Literal["html", "markdown"] = "html"
+    params: Params | None = None
+
+
+class MailMergeEntry(RequestModel):
+    to: Address
+    messageId: RfcMessageId | None = None
+    params: Params | None = None
+    sendAt: datetime | None = None
+
+
 class SubmitMessage(RequestModel):
     """Body of `POST /submit`: a message to queue for delivery."""
 
@@ -121,6 +156,14 @@ class SubmitMessage(RequestModel):
     sentMailPath: Annotated[OneLine, Field(max_length=MAX_PATH_LENGTH)] | None = None
     dsn: DsnRequest | None = None
     dryRun: bool = Field(False, description="Build the message and return it; queue nothing")
+    previewText: Annotated[OneLine, Field(max_length=MAX_PREVIEW_LENGTH)] | None = None
+    template: Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_ID_LENGTH)] | None = Field(
+        None, description="Stored template to take the content from"
+    )
+    render: TemplateRender | Literal[False] | None = Field(
+        None, description="Render the content with these values; false: send it as written"
+    )
+    mailMerge: list[MailMergeEntry] | None = Field(None, min_length=1, max_length=MAX_MAIL_MERGE)
     locale: str | None = Field(None, max_length=MAX_LOCALE_LENGTH, pattern=r"^[A-Za-z0-9_-]*$")
     tz: str | None = Field(None, max_length=MAX_LOCALE_LENGTH, pattern=r"^[A-Za-z0-9_+/-]*$")
 
@@ -131,9 +174,43 @@ class SubmitMessage(RequestModel):
         total += sum(decoded_size(item.content) for item in self.attachments or () if item.content)
         if total > MAX_UPLOAD_BYTES:
             raise ValueError(f"the message would be over {MAX_UPLOAD_BYTES} bytes")
-        if self.sendAt is not None and self.sendAt.tzinfo is None:
+        moments = [self.sendAt, *(entry.sendAt for entry in self.mailMerge or ())]
+        if any(moment is not None and moment.tzinfo is None for moment in moments):
             raise ValueError("sendAt needs a time zone (e.g. a trailing Z)")
+        if self.render and self.render.format == "markdown":
+            raise ValueError("markdown rendering is not supported yet: send html")
+        if self.raw is not None and (self.template or self.render or self.mailMerge):
+            raise ValueError("raw cannot be combined with template, render or mailMerge")
+        if self.mailMerge:
+            taken = [
+                name
+                for name, value in (
+                    ("messageId", self.messageId),
+                    ("envelope", self.envelope),
+                    ("to", self.to),
+                    ("cc", self.cc),
+                    ("bcc", self.bcc),
+                    ("render", self.render),
+                )
+                if value is not None
+            ]
+            if taken:
+                raise ValueError(
+                    "with mailMerge each entry gives its own recipient and values: "
+                    + ", ".join(taken)
+                    + " cannot be set on the message"
+                )
         return self
+
+
+class MailMergeResult(ResponseModel):
+    success: bool
+    to: dict[str, str]
+    messageId: str | None = None
+    queueId: str | None = None
+    sendAt: str | None = None
+    preview: str | None = None
+    error: str | None = None
 
 
 class IdempotencyResult(ResponseModel):
@@ -155,6 +232,7 @@ class SubmitResponse(ResponseModel):
     reference: ReferenceResult | None = None
     preview: str | None = None
     idempotency: IdempotencyResult | None = None
+    mailMerge: list[MailMergeResult] | None = None
 
 
 class OutboxEntry(ResponseModel):

@@ -30,8 +30,9 @@ from mailwire.api.routes.uploads import message_fields
 from mailwire.api.routing import AccountId, MailwireRoute, Svc, operation
 from mailwire.domain.sending import QueuedSend
 from mailwire.domain.tokens import Action, Group
-from mailwire.errors import NotFoundError
-from mailwire.services.submit import Submission
+from mailwire.errors import InputError, NotFoundError
+from mailwire.protocols.mime import headers as mime
+from mailwire.services.submit import MergeEntry, Submission
 from mailwire.store.send_queue import Attempts
 
 router = APIRouter(route_class=MailwireRoute)
@@ -68,6 +69,11 @@ async def submit_message(
     ] = None,
 ) -> dict[str, Any]:
     key = idempotency_key.strip() if idempotency_key else None
+    if key and body.mailMerge:
+        raise InputError(
+            "An Idempotency-Key cannot be used with mailMerge: submit each message alone",
+            key="mailMerge",
+        )
     return await svc.submit.submit(account, _submission(body, key or None))
 
 
@@ -90,6 +96,19 @@ def _submission(body: SubmitMessage, key: str | None) -> Submission:
         dry_run=body.dryRun,
         idempotency_key=key,
         request_hash=_digest(body, key) if key else None,
+        template=body.template,
+        render=False if body.render is False else (True if body.mailMerge else None),
+        params=body.render.params if body.render else None,
+        preview_text=body.previewText,
+        mail_merge=tuple(
+            MergeEntry(
+                to=mime.Address(entry.to.address, entry.to.name),
+                params=entry.params,
+                message_id=entry.messageId,
+                send_at=epoch_ms(entry.sendAt) if entry.sendAt is not None else None,
+            )
+            for entry in body.mailMerge or ()
+        ),
     )
 
 
