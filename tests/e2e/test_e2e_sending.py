@@ -17,6 +17,7 @@ import email.policy
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -485,3 +486,49 @@ def test_request_fields_render_without_a_template_and_bad_templates_are_refused(
         refused = api.post(f"/v1/account/{account}/submit", json=body)
         assert refused.status_code in (400, 404), refused.text
     assert api.get("/v1/outbox").json()["total"] == before
+
+
+SAMPLES = Path(__file__).parent.parent / "protocols" / "mime" / "bounce_samples"
+
+
+def test_bounces_and_complaints_arriving_in_the_inbox_raise_their_events(
+    server: MailwireServer,
+    api: httpx.Client,
+    register_account: RegisterAccount,
+    dovecot: Dovecot,
+) -> None:
+    user: MailUser = dovecot.add_user(f"rep-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
+    register_account(server, user.name, imap=dovecot_imap(dovecot, user.name, user.password))
+    deadline = time.monotonic() + WAIT_S
+    while api.get(f"/v1/account/{user.name}").json().get("state") != "connected":
+        assert time.monotonic() < deadline, "the account never connected"
+        time.sleep(0.2)
+    for name in ("dsn_postfix.eml", "complaint_arf.eml", "autoreply.eml", "qmail.eml"):
+        dovecot.deliver(user.name, (SAMPLES / name).read_bytes())
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        events = change_events(server, user.name)
+        names = [e["event"] for e in events]
+        if names.count("messageBounce") >= 2 and "messageComplaint" in names:
+            break
+        assert time.monotonic() < deadline, f"events so far: {names}"
+        time.sleep(0.5)
+    assert names.count("messageNew") == 4
+    assert names.count("messageBounce") == 2  # the out-of-office reply is not a bounce
+    bounces = [e["data"] for e in events if e["event"] == "messageBounce"]
+    assert all(b["recipient"] and b["action"] and b["messageId"] for b in bounces)
+    new_ids = {e["data"]["id"] for e in events if e["event"] == "messageNew"}
+    assert {b["bounceMessage"] for b in bounces} <= new_ids
+    [complaint] = [e["data"] for e in events if e["event"] == "messageComplaint"]
+    assert complaint["complaintMessage"] in new_ids
+    assert complaint["arf"]["originalRcptTo"]
+    # The bounce comes after the messageNew of its own message.
+    for bounce in bounces:
+        position = next(
+            n for n, e in enumerate(events) if e["data"].get("id") == bounce["bounceMessage"]
+        )
+        assert position < next(
+            n
+            for n, e in enumerate(events)
+            if e["event"] == "messageBounce" and e["data"] is not None and e["data"] == bounce
+        )

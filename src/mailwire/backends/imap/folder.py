@@ -41,6 +41,7 @@ from typing import Protocol
 
 from mailwire.backends.imap.connection import CommandResult, ImapConnection
 from mailwire.backends.imap.messages import fetch_items, record_from_fetch
+from mailwire.backends.imap.reports import report_events
 from mailwire.domain.accounts import Account
 from mailwire.domain.events import Event, EventName
 from mailwire.domain.mailboxes import ListedMailbox, MailboxRecord, SyncState
@@ -210,6 +211,7 @@ class FolderSync:
         known = await self.index.known_flags(mailbox.id)
         uids = [uid for uid in await self._all_uids(selected) if uid not in known]
         count = counted + len(events)
+        announced: list[MessageRecord] = []
         pending: asyncio.Task[None] | None = None
         try:
             for start in range(0, len(uids), FETCH_BATCH):
@@ -217,10 +219,10 @@ class FolderSync:
                 records = await self._fetch_records(mailbox, SequenceSet.of(batch))
                 if self.account.sync_from is not None:
                     records = [record for record in records if self._after_sync_from(record)]
+                fresh = [r for r in records if announce and self._after_notify_from(r)]
+                announced.extend(fresh)
                 new_events = [
-                    self._message_new(mailbox, selected.uid_validity, record)
-                    for record in records
-                    if announce and self._after_notify_from(record)
+                    self._message_new(mailbox, selected.uid_validity, record) for record in fresh
                 ]
                 count += len(new_events)
                 if pending is not None:
@@ -235,6 +237,8 @@ class FolderSync:
             if pending is not None:
                 pending.cancel()
         await self.index.apply(self.account.id, mailbox.id, state=selected.state, events=events)
+        if announce:
+            await self._reports(mailbox, selected.uid_validity, announced)
         return Synced(count, _with_state(mailbox, selected))
 
     async def _all_uids(self, selected: Selected) -> list[int]:
@@ -288,7 +292,18 @@ class FolderSync:
             state=selected.state,
             announce=announce,
         )
+        # The same messages `announce` raised messageNew for (new to the index).
+        await self._reports(mailbox, validity, added)
         return Synced(len(added) + len(removed) + len(updated), _with_state(mailbox, selected))
+
+    async def _reports(
+        self, mailbox: MailboxRecord, uid_validity: int, records: Sequence[MessageRecord]
+    ) -> None:
+        """Raise `messageBounce`/`messageComplaint` for the new messages that are such
+        reports (`backends.imap.reports`), after their `messageNew`."""
+        found = await report_events(self.conn, self.account.id, mailbox, uid_validity, records)
+        if found:
+            await self.index.apply(self.account.id, mailbox.id, events=found)
 
     def _unchanged(self, mailbox: MailboxRecord, selected: Selected) -> bool:
         return (
