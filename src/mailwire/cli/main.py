@@ -8,7 +8,7 @@ import typer
 from typer.exceptions import TyperException
 
 from mailwire import __version__
-from mailwire.cli import encrypt, serve, tokens
+from mailwire.cli import check_bounce, encrypt, serve, tokens
 
 app = typer.Typer(
     name="mailwire",
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("encrypt")(encrypt.encrypt)
+app.command("check-bounce")(check_bounce.check_bounce)
 app.add_typer(tokens.app, name="tokens")
 
 
