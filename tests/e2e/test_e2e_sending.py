@@ -532,3 +532,35 @@ def test_bounces_and_complaints_arriving_in_the_inbox_raise_their_events(
             for n, e in enumerate(events)
             if e["event"] == "messageBounce" and e["data"] is not None and e["data"] == bounce
         )
+
+
+def test_a_stored_draft_is_sent_as_it_is_and_leaves_drafts(
+    api: httpx.Client, sender: tuple[str, str], smtp_sink: SmtpSink
+) -> None:
+    account, original = sender
+    stored = api.post(
+        f"/v1/account/{account}/message",
+        json={
+            "path": "\\Drafts",
+            "flags": ["\\Draft"],
+            "from": {"address": "sender@example.com"},
+            "to": [{"address": "draft-reader@example.org"}],
+            "subject": "from the drafts",
+            "text": "written earlier",
+        },
+    )
+    assert stored.status_code == 200, stored.text
+    draft = stored.json()["id"]
+    not_a_draft = api.post(f"/v1/account/{account}/message/{original}/submit", json={})
+    assert not_a_draft.status_code == 400
+    response = api.post(f"/v1/account/{account}/message/{draft}/submit", json={})
+    assert response.status_code == 200, response.text
+    message_id = response.json()["messageId"]
+    assert message_id == stored.json()["messageId"]
+    [received] = _arrived(smtp_sink, message_id)
+    assert received.rcpt_tos == ("draft-reader@example.org",)
+    assert b"written earlier" in received.raw
+    deadline = time.monotonic() + WAIT_S
+    while any(m["id"] == draft for m in _listed(api, account, "Drafts")):
+        assert time.monotonic() < deadline, "the sent draft stayed in Drafts"
+        time.sleep(0.3)

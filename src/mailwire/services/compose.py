@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -77,6 +77,15 @@ class MessageComposer:
     def __init__(self, store: Store, content: MessageContentService) -> None:
         self._store = store
         self._content = content
+
+    @property
+    def content(self) -> MessageContentService:
+        return self._content
+
+    async def read_source(self, account_id: str, message_id: str) -> bytes:
+        """A stored message whole, within the builder's message limit."""
+        download = await self._content.source(account_id, message_id)
+        return await _collect(download.chunks, MAX_MESSAGE_BYTES, "message")
 
     async def compose(
         self,
@@ -180,22 +189,25 @@ class MessageComposer:
 
     async def _read_attachment(self, account_id: str, attachment_id: str, budget: int) -> bytes:
         download = await self._content.attachment(account_id, attachment_id)
-        data = bytearray()
-        try:
-            async for chunk in download.chunks:
-                data += chunk
-                if len(data) > budget:
-                    raise InputError(
-                        f"The attachments would make the message larger than"
-                        f" {MAX_MESSAGE_BYTES} bytes",
-                        key="attachments",
-                    )
-        finally:
-            # Give the command connection back now, not when the generator is collected.
-            close = getattr(download.chunks, "aclose", None)
-            if close is not None:
-                await close()
-        return bytes(data)
+        return await _collect(download.chunks, budget, "attachments")
+
+
+async def _collect(chunks: AsyncIterator[bytes], budget: int, key: str) -> bytes:
+    """A streamed body read into memory, refused past `budget` bytes."""
+    data = bytearray()
+    try:
+        async for chunk in chunks:
+            data += chunk
+            if len(data) > budget:
+                raise InputError(
+                    f"The message would be larger than {MAX_MESSAGE_BYTES} bytes", key=key
+                )
+    finally:
+        # Give the command connection back now, not when the generator is collected.
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    return bytes(data)
 
 
 def _answering(draft: Draft, record: MessageRecord, action: Action, own: set[str]) -> Draft:

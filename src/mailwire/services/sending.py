@@ -14,7 +14,8 @@ transaction each:
   `messageDeliveryError` and `messageFailed`.
 
 After a success, the message a reply or forward referenced is flagged
-\\Answered or $Forwarded, and a copy goes to the Sent folder (`copy`, default on, to
+\\Answered or $Forwarded, a sent draft is removed from the Drafts folder, and a
+copy goes to the Sent folder (`copy`, default on, to
 `sentMailPath` or the folder with the \\Sent special use) on IMAP accounts
 whose provider does not file sent mail itself (Gmail's and Microsoft's SMTP
 servers do). The copy is best effort: the message is sent whatever happens to
@@ -71,11 +72,13 @@ class GatewayRoutes(Protocol):
 
 
 class Flagger(Protocol):
-    """The message-change service, as sending needs it (`PUT /message` semantics)."""
+    """The message-change service, as sending needs it (`PUT`/`DELETE /message`)."""
 
     async def update(
         self, account_id: str, message_id: str, update: Mapping[str, Any]
     ) -> dict[str, Any]: ...
+
+    async def delete(self, account_id: str, message_id: str, *, force: bool) -> dict[str, Any]: ...
 
 
 class SentCopier(Protocol):
@@ -148,6 +151,7 @@ class SendingService:
         )
         await self._copy(account, entry, raw)
         await self._flag_reference(entry)
+        await self._remove_draft(entry)
         return Done()
 
     async def _route(self, account: Account, entry: QueuedSend) -> SmtpRoute:
@@ -258,6 +262,22 @@ class SendingService:
         except MailwireError as error:
             log.warning(
                 "sending.reference_flag_failed",
+                account=entry.account,
+                queue_id=entry.queue_id,
+                error=str(error),
+            )
+
+
+    async def _remove_draft(self, entry: QueuedSend) -> None:
+        """A sent draft leaves the Drafts folder (deleted for good, as it was sent)."""
+        draft = entry.options.get("draft")
+        if self._flagger is None or not isinstance(draft, str):
+            return
+        try:
+            await self._flagger.delete(entry.account, draft, force=True)
+        except MailwireError as error:
+            log.warning(
+                "sending.draft_removal_failed",
                 account=entry.account,
                 queue_id=entry.queue_id,
                 error=str(error),

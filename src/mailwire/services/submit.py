@@ -115,6 +115,8 @@ class Submission:
     params: Mapping[str, Any] | None = None
     preview_text: str | None = None
     mail_merge: tuple[MergeEntry, ...] = ()
+    #: The stored draft this message is (removed from Drafts once sent).
+    draft_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,26 @@ class SubmitService:
             return _replayed(queued.entry.answer, queued.entry.request_hash, submission)
         return answer
 
+    async def submit_draft(
+        self, account_id: str, message_id: str, submission: Submission
+    ) -> dict[str, Any]:
+        """Queue a stored draft (in the Drafts folder, or flagged \\Draft) as it is;
+        once sent it leaves the Drafts folder (`services.sending`)."""
+        found = await self._composer.content.locate(account_id, message_id)
+        is_draft = (found.folder.special_use or "").lower() == "\\drafts" or any(
+            flag.lower() == "\\draft" for flag in found.record.flags
+        )
+        if not is_draft:
+            raise InputError(
+                "The message is not a draft (not in Drafts, not flagged \\Draft)", key="message"
+            )
+        raw = await self._composer.read_source(account_id, message_id)
+        answer = await self.submit(
+            account_id, dataclasses.replace(submission, raw=raw, draft_message=message_id)
+        )
+        answer.pop("reference", None)
+        return answer
+
     async def pending(self, *, page: int, page_size: int) -> QueuePage:
         """Messages still waiting for delivery (`GET /v1/outbox`)."""
         return await self._store.send_queue.pending(page=page, page_size=page_size)
@@ -396,6 +418,8 @@ def _options(submission: Submission, referenced: Mapping[str, Any] | None) -> di
         options["sentMailPath"] = submission.sent_mail_path
     if submission.dsn:
         options["dsn"] = dict(submission.dsn)
+    if submission.draft_message:
+        options["draft"] = submission.draft_message
     return options
 
 

@@ -213,6 +213,26 @@ class MailMergeResult(ResponseModel):
     error: str | None = None
 
 
+class SubmitDraft(RequestModel):
+    """Body of `POST /message/{message}/submit`: how to deliver a stored draft."""
+
+    envelope: SmtpEnvelope | None = None
+    copy_: bool | None = Field(None, alias="copy")
+    sentMailPath: Annotated[OneLine, Field(max_length=MAX_PATH_LENGTH)] | None = None
+    sendAt: datetime | None = None
+    deliveryAttempts: int | None = Field(None, ge=1, le=MAX_DELIVERY_ATTEMPTS)
+    gateway: (
+        Annotated[str, Field(max_length=MAX_GATEWAY_ID_LENGTH, pattern=r"^[A-Za-z0-9._-]+$")] | None
+    ) = None
+    dsn: DsnRequest | None = None
+
+    @model_validator(mode="after")
+    def _zoned(self) -> SubmitDraft:
+        if self.sendAt is not None and self.sendAt.tzinfo is None:
+            raise ValueError("sendAt needs a time zone (e.g. a trailing Z)")
+        return self
+
+
 class IdempotencyResult(ResponseModel):
     key: str
     status: Literal["MISS", "HIT"]

@@ -17,12 +17,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query
 
-from mailwire.api.models.common import STANDARD_ERRORS, epoch_ms, error_responses, iso_time, pages
+from mailwire.api.forwarding import OwnedAccount
+from mailwire.api.models.common import (
+    STANDARD_ERRORS,
+    MessageId,
+    epoch_ms,
+    error_responses,
+    iso_time,
+    pages,
+)
 from mailwire.api.models.submit import (
     SUBMIT_BODY_LIMIT,
     DeleteOutboxEntryResponse,
     OutboxEntry,
     OutboxListResponse,
+    SubmitDraft,
     SubmitMessage,
     SubmitResponse,
 )
@@ -112,13 +121,54 @@ def _submission(body: SubmitMessage, key: str | None) -> Submission:
     )
 
 
-def _digest(body: SubmitMessage, key: str) -> str:
+def _digest(body: SubmitMessage | SubmitDraft, key: str) -> str:
     canonical = json.dumps(
         [key, body.model_dump(mode="json", by_alias=True, exclude_none=True)],
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "/v1/account/{account}/message/{message}/submit",
+    operation_id="postV1AccountAccountMessageMessageSubmit",
+    summary="Submit a stored draft for delivery",
+    description=(
+        "Queues a draft (a message in the Drafts folder or flagged \\Draft) as it is;"
+        " once it is sent, it is filed in Sent and removed from Drafts."
+    ),
+    tags=["Submit"],
+    response_model=SubmitResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(*STANDARD_ERRORS, 404, 409, 502, 503),
+    openapi_extra=operation(Group.SUBMIT, Action.SEND),
+)
+async def submit_draft(
+    account: OwnedAccount,
+    message: Annotated[MessageId, Path(description="The draft's id")],
+    svc: Svc,
+    body: SubmitDraft | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY_LENGTH),
+    ] = None,
+) -> dict[str, Any]:
+    draft = body or SubmitDraft()
+    key = idempotency_key.strip() if idempotency_key else None
+    submission = Submission(
+        envelope_from=draft.envelope.from_ if draft.envelope else None,
+        envelope_to=tuple(draft.envelope.to or ()) if draft.envelope else (),
+        send_at=epoch_ms(draft.sendAt) if draft.sendAt is not None else None,
+        delivery_attempts=draft.deliveryAttempts,
+        gateway=draft.gateway,
+        copy=draft.copy_,
+        sent_mail_path=draft.sentMailPath,
+        dsn=draft.dsn.model_dump(by_alias=True, exclude_none=True) if draft.dsn else None,
+        idempotency_key=key or None,
+        request_hash=_digest(draft, key) if key else None,
+    )
+    return await svc.submit.submit_draft(account, message, submission)
 
 
 @router.get(
