@@ -267,7 +267,6 @@ class SendingService:
                 error=str(error),
             )
 
-
     async def _remove_draft(self, entry: QueuedSend) -> None:
         """A sent draft leaves the Drafts folder (deleted for good, as it was sent)."""
         draft = entry.options.get("draft")
