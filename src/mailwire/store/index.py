@@ -46,9 +46,10 @@ class IndexStore:
     # ------------------------------------------------------------------ mailboxes
 
     async def mailboxes(self, account: str) -> list[MailboxRecord]:
-        statement = mailboxes.select().where(mailboxes.c.account == account)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(statement.order_by(mailboxes.c.path))).all()
+        statement = (
+            mailboxes.select().where(mailboxes.c.account == account).order_by(mailboxes.c.path)
+        )
+        rows = await self._db.run(lambda conn: conn.execute(statement).all(), write=False)
         return [_mailbox(row._mapping) for row in rows]
 
     async def save_listing(
@@ -120,8 +121,8 @@ class IndexStore:
         statement = sa.select(messages.c.uid, messages.c.flags).where(
             messages.c.mailbox_id == mailbox_id
         )
-        async with self._db.read() as conn:
-            return {int(uid): tuple(flags) for uid, flags in await conn.execute(statement)}
+        rows = await self._db.run(lambda conn: conn.execute(statement).all(), write=False)
+        return {int(uid): tuple(flags) for uid, flags in rows}
 
     async def message_page(
         self,
@@ -146,8 +147,8 @@ class IndexStore:
             if below_uid is not None:
                 statement = statement.where(messages.c.uid < below_uid)
             statement = statement.order_by(messages.c.uid.desc()).offset(offset)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(statement.limit(limit))).all()
+        limited = statement.limit(limit)
+        rows = await self._db.run(lambda conn: conn.execute(limited).all(), write=False)
         records = [_message(row._mapping) for row in rows]
         return records[::-1] if above_uid is not None else records
 
@@ -157,8 +158,8 @@ class IndexStore:
             .select_from(messages)
             .where(messages.c.mailbox_id == mailbox_id)
         )
-        async with self._db.read() as conn:
-            return int((await conn.execute(statement)).scalar_one())
+        count = await self._db.run(lambda conn: conn.execute(statement).scalar_one(), write=False)
+        return int(count)
 
     async def unseen_counts(self, account: str) -> dict[int, int]:
         """Folder id -> messages without `\\Seen`, for every folder of the account."""
@@ -171,23 +172,22 @@ class IndexStore:
             .where(messages.c.account == account, sa.not_(seen))
             .group_by(messages.c.mailbox_id)
         )
-        async with self._db.read() as conn:
-            return {int(folder): int(count) for folder, count in await conn.execute(statement)}
+        rows = await self._db.run(lambda conn: conn.execute(statement).all(), write=False)
+        return {int(folder): int(count) for folder, count in rows}
 
     async def message(self, mailbox_id: int, uid: int) -> MessageRecord | None:
         statement = messages.select().where(
             messages.c.mailbox_id == mailbox_id, messages.c.uid == uid
         )
-        async with self._db.read() as conn:
-            row = (await conn.execute(statement)).first()
+        row = await self._db.run(lambda conn: conn.execute(statement).first(), write=False)
         return None if row is None else _message(row._mapping)
 
     async def max_uid(self, mailbox_id: int) -> int:
         statement = sa.select(sa.func.max(messages.c.uid)).where(
             messages.c.mailbox_id == mailbox_id
         )
-        async with self._db.read() as conn:
-            return int((await conn.execute(statement)).scalar() or 0)
+        highest = await self._db.run(lambda conn: conn.execute(statement).scalar(), write=False)
+        return int(highest or 0)
 
     async def apply(
         self,

@@ -35,6 +35,11 @@ class TokenPage:
     records: list[TokenRecord]
 
 
+_BY_ID = access_tokens.select().where(
+    access_tokens.c.id == sa.bindparam("token_id", type_=sa.String)
+)
+
+
 class TokenStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -44,10 +49,10 @@ class TokenStore:
             await conn.execute(access_tokens.insert().values(**_to_row(record)))
 
     async def get(self, token_id: str) -> TokenRecord | None:
-        async with self._db.read() as conn:
-            row = (
-                await conn.execute(access_tokens.select().where(access_tokens.c.id == token_id))
-            ).first()
+        # Every API request reads its token: one prebuilt statement, one hand-off.
+        row = await self._db.run(
+            lambda conn: conn.execute(_BY_ID, {"token_id": token_id}).first(), write=False
+        )
         return None if row is None else _from_row(row._mapping)
 
     async def delete(self, token_id: str) -> bool:

@@ -45,7 +45,7 @@ from mailwire.api.models.uploads import (
     UploadAttachment,
     UploadReference,
     Verbatim,
-    decoded_size,
+    content_size,
 )
 from mailwire.domain.sending import MAX_DELIVERY_ATTEMPTS
 
@@ -169,10 +169,7 @@ class SubmitMessage(RequestModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> SubmitMessage:
-        total = sum(len(part.encode()) for part in (self.text, self.html) if part)
-        total += decoded_size(self.raw) if self.raw else 0
-        total += sum(decoded_size(item.content) for item in self.attachments or () if item.content)
-        if total > MAX_UPLOAD_BYTES:
+        if content_size(self.text, self.html, self.raw, self.attachments) > MAX_UPLOAD_BYTES:
             raise ValueError(f"the message would be over {MAX_UPLOAD_BYTES} bytes")
         moments = [self.sendAt, *(entry.sendAt for entry in self.mailMerge or ())]
         if any(moment is not None and moment.tzinfo is None for moment in moments):

@@ -196,13 +196,22 @@ class MessageUpload(RequestModel):
 
     def size(self) -> int:
         """Decoded bytes of the content (before MIME encoding)."""
-        total = sum(len(part.encode()) for part in (self.text, self.html) if part)
-        total += decoded_size(self.raw) if self.raw else 0
-        return total + sum(
-            decoded_size(attachment.content)
-            for attachment in self.attachments or ()
-            if attachment.content
-        )
+        return content_size(self.text, self.html, self.raw, self.attachments)
+
+
+def content_size(
+    text: str | None,
+    html: str | None,
+    raw: str | None,
+    attachments: list[UploadAttachment] | None,
+) -> int:
+    """Decoded bytes of a message's content (before MIME encoding): text and html as
+    UTF-8, raw and attachments as their base64 decodes."""
+    total = sum(len(part.encode()) for part in (text, html) if part)
+    total += decoded_size(raw) if raw else 0
+    return total + sum(
+        decoded_size(attachment.content) for attachment in attachments or () if attachment.content
+    )
 
 
 class UploadReferenceResult(ResponseModel):
