@@ -71,6 +71,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
         imap_parse,
         imap_sync,
         messages_api,
+        sending,
         tokens_api,
         webhook_delivery,
         webhook_transform,
@@ -84,5 +85,6 @@ def all_benchmarks() -> dict[str, Benchmark]:
         *messages_api.BENCHMARKS,
         *webhook_transform.BENCHMARKS,
         *webhook_delivery.BENCHMARKS,
+        *sending.BENCHMARKS,
     ]
     return {benchmark.name: benchmark for benchmark in found}

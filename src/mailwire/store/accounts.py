@@ -245,13 +245,8 @@ class AccountStore:
         return True
 
     async def credentials(self, account_id: str) -> dict[str, str]:
-        """The account's stored credentials, decrypted, by field name."""
-        found: dict[str, str] = {}
-        for name in CREDENTIAL_FIELDS:
-            value = await self._secrets.get(CREDENTIAL_SCOPE, account_id, name)
-            if value is not None:
-                found[name] = value
-        return found
+        """The account's stored credentials, decrypted, by field name (one read)."""
+        return await self._secrets.get_many(CREDENTIAL_SCOPE, account_id, CREDENTIAL_FIELDS)
 
     async def _bump(self, account_id: str, **values: Any) -> bool:
         async with self._db.write() as conn:

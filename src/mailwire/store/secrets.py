@@ -15,6 +15,7 @@ keyring holds both the new and the previous keys.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -85,6 +86,17 @@ class SecretStore:
         if value is None:
             return None
         return self._decrypt(value, associated_data(scope, ref, name))
+
+    async def get_many(self, scope: str, ref: str, names: Sequence[str]) -> dict[str, str]:
+        """Several secrets of one owner in one read: name -> clear value, for those set."""
+        statement = sa.select(secrets.c.name, secrets.c.value).where(
+            secrets.c.scope == scope, secrets.c.ref == ref, secrets.c.name.in_(list(names))
+        )
+        rows = await self._db.run(lambda conn: conn.execute(statement).all(), write=False)
+        return {
+            str(name): self._decrypt(value, associated_data(scope, ref, str(name)))
+            for name, value in rows
+        }
 
     async def delete(self, scope: str, ref: str, name: str | None = None) -> int:
         """Delete one secret, or all of an owner's secrets when `name` is None."""

@@ -29,7 +29,7 @@ import aiosmtplib
 
 from mailwire.domain.sending import SmtpAnswer
 from mailwire.errors import MailwireError
-from mailwire.net.tls import client_context
+from mailwire.net.tls import shared_client_context
 
 #: One delivery attempt, connect to QUIT, at most this long (seconds).
 SEND_TIMEOUT_S = 120.0
@@ -104,7 +104,9 @@ async def deliver(
         port=route.port,
         use_tls=route.secure,
         start_tls=False if route.secure else None,
-        tls_context=client_context(verify=route.reject_unauthorized, min_version=route.min_tls),
+        tls_context=shared_client_context(
+            verify=route.reject_unauthorized, min_version=route.min_tls
+        ),
         validate_certs=route.reject_unauthorized,
         local_hostname=route.local_hostname,
         timeout=timeout,
