@@ -564,3 +564,19 @@ def test_a_stored_draft_is_sent_as_it_is_and_leaves_drafts(
     while any(m["id"] == draft for m in _listed(api, account, "Drafts")):
         assert time.monotonic() < deadline, "the sent draft stayed in Drafts"
         time.sleep(0.3)
+
+
+def test_consecutive_sends_reuse_one_smtp_session(
+    api: httpx.Client, sender: tuple[str, str], smtp_sink: SmtpSink
+) -> None:
+    account, _ = sender
+    peers = []
+    for n in range(3):
+        response = api.post(
+            f"/v1/account/{account}/submit",
+            json={"to": [{"address": f"again-{n}@example.org"}], "subject": f"again {n}"},
+        )
+        assert response.status_code == 200, response.text
+        [received] = _arrived(smtp_sink, response.json()["messageId"])
+        peers.append(received.peer)
+    assert len(set(peers)) == 1, peers  # one connection (one client port) carried all three

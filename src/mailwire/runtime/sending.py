@@ -36,6 +36,7 @@ class SendingPipeline:
         options: RunnerOptions | None = None,
     ) -> None:
         self._store = store
+        self._sending = services.sending
         self.runner = JobRunner(
             store.jobs, SUBMIT_QUEUE, services.sending.handle, owner=owner, options=options
         )
@@ -45,12 +46,15 @@ class SendingPipeline:
         self._stopping.set()
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.runner.run(), name="submit-runner")
-            pruning = group.create_task(self._prune_loop(), name="send-queue-prune")
-            await self._stopping.wait()
-            pruning.cancel()
-            self.runner.stop()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.runner.run(), name="submit-runner")
+                pruning = group.create_task(self._prune_loop(), name="send-queue-prune")
+                await self._stopping.wait()
+                pruning.cancel()
+                self.runner.stop()
+        finally:
+            await self._sending.aclose()
 
     async def _prune_loop(self) -> None:
         while True:

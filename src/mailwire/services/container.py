@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailwire.backends.smtp.delivery import SmtpPool
 from mailwire.services.accounts import AccountService
 from mailwire.services.changes import ChangeService
 from mailwire.services.compose import MessageComposer
@@ -97,6 +98,7 @@ class Services:
                 gateways=gateways,
                 sent_copies=UploadSentCopier(uploads),
                 flagger=message_changes,
+                pool=SmtpPool(),
                 clock=clock,
             ),
         )

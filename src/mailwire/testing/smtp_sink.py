@@ -139,6 +139,34 @@ class _LoopbackController(Controller):
     probing, hence no race with other processes.
     """
 
+    #: Sessions made so far; clients may keep theirs open (Mailwire pools them).
+    sessions: list[SMTP]
+
+    def factory(self) -> SMTP:
+        session: SMTP = super().factory()  # type: ignore[no-untyped-call]
+        if not hasattr(self, "sessions"):
+            self.sessions = []
+        self.sessions.append(session)
+        return session
+
+    def close_sessions(self) -> None:
+        """Close every client connection still open (from the caller's thread): a
+        stopped asyncio server leaves its accepted connections to whoever holds them."""
+        sessions = list(getattr(self, "sessions", ()))
+        if not sessions:
+            return
+        done = threading.Event()
+
+        def close_all() -> None:
+            for session in sessions:
+                transport = session.transport
+                if transport is not None and not transport.is_closing():
+                    transport.close()
+            done.set()
+
+        self.loop.call_soon_threadsafe(close_all)
+        done.wait(_READY_TIMEOUT)
+
     def _trigger_server(self) -> None:
         server = self.server
         if not isinstance(server, asyncio.Server) or not server.sockets:
@@ -251,6 +279,7 @@ class SmtpSink(StartStop):
         """Stop the server thread; recorded messages and `port` stay readable."""
         if self._port is not None and not self._stopped:
             self._stopped = True
+            self._controller.close_sessions()
             self._controller.stop()
 
     def _record(self, message: ReceivedMessage) -> int:

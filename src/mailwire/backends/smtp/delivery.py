@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ from mailwire.net.tls import shared_client_context
 SEND_TIMEOUT_S = 120.0
 #: How long a closed SMTP connection may take to let go of its socket.
 CLOSE_WAIT_S = 1.0
+#: How long a pooled connection may take to answer NOOP before it is dropped.
+NOOP_TIMEOUT_S = 5.0
 #: Longest server reply kept (replies are stored and sent in webhooks).
 MAX_REPLY_CHARS = 2048
 
@@ -96,26 +99,28 @@ async def deliver(
     *,
     dsn: Dsn | None = None,
     timeout: float = SEND_TIMEOUT_S,  # noqa: ASYNC109 (one bound for the whole session)
+    pool: SmtpPool | None = None,
 ) -> Delivered:
-    """Send `message` from `sender` to `recipients` through `route` (see the module doc)."""
+    """Send `message` from `sender` to `recipients` through `route` (see the module doc).
+
+    With `pool`, a logged-in connection to the same route is reused when one is
+    idle (and answers NOOP), and the connection goes back to the pool after a
+    success; without, each delivery opens and closes its own session."""
     secrets: list[str] = [item for item in (route.password, route.access_token) if item]
-    client = aiosmtplib.SMTP(
-        hostname=route.host,
-        port=route.port,
-        use_tls=route.secure,
-        start_tls=False if route.secure else None,
-        tls_context=shared_client_context(
-            verify=route.reject_unauthorized, min_version=route.min_tls
-        ),
-        validate_certs=route.reject_unauthorized,
-        local_hostname=route.local_hostname,
-        timeout=timeout,
-    )
+    client: aiosmtplib.SMTP | None = None
+    used = 0
+    kept = False
     try:
         async with asyncio.timeout(timeout):
             try:
-                await client.connect()
-                await _login(client, route)
+                if pool is not None:
+                    taken = await pool.take(route)
+                    if taken is not None:
+                        client, used = taken
+                if client is None:
+                    client = _client(route, timeout)
+                    await client.connect()
+                    await _login(client, route)
                 mail_options, rcpt_options = _dsn_options(client, dsn)
                 refused, reply = await client.sendmail(
                     sender,
@@ -124,11 +129,15 @@ async def deliver(
                     mail_options=mail_options,
                     rcpt_options=rcpt_options,
                 )
-                # The message was accepted: a failed QUIT changes nothing.
-                with contextlib.suppress(aiosmtplib.SMTPException):
-                    await client.quit()
+                if pool is not None:
+                    kept = await pool.give_back(route, client, used + 1)
+                else:
+                    # The message was accepted: a failed QUIT changes nothing.
+                    with contextlib.suppress(aiosmtplib.SMTPException):
+                        await client.quit()
             finally:
-                await close(client)
+                if client is not None and not kept:
+                    await close(client)
     except aiosmtplib.SMTPRecipientsRefused as error:
         replies = list(error.recipients)
         temporary = any(_temporary(r.code) for r in replies)
@@ -171,6 +180,76 @@ async def deliver(
         SmtpAnswer(_cut(f"250 {reply}", secrets), 250, "DATA"),
         {address: _cut(f"{r.code} {r.message}", secrets) for address, r in refused.items()},
     )
+
+
+def _client(route: SmtpRoute, timeout: float) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
+        hostname=route.host,
+        port=route.port,
+        use_tls=route.secure,
+        start_tls=False if route.secure else None,
+        tls_context=shared_client_context(
+            verify=route.reject_unauthorized, min_version=route.min_tls
+        ),
+        validate_certs=route.reject_unauthorized,
+        local_hostname=route.local_hostname,
+        timeout=timeout,
+    )
+
+
+class SmtpPool:
+    """Idle, logged-in SMTP connections per route, for the next delivery to reuse.
+
+    At most `per_route` idle connections per route (servers limit connections
+    per client), each kept `idle_s` seconds and used for `max_messages`
+    messages at most, then closed. A taken connection must answer NOOP first:
+    one that the server dropped while idle is closed and a new one is made, so a
+    message is never handed to a dead session.
+    """
+
+    def __init__(
+        self, *, per_route: int = 2, idle_s: float = 30.0, max_messages: int = 100
+    ) -> None:
+        self._per_route = per_route
+        self._idle_s = idle_s
+        self._max_messages = max_messages
+        self._idle: dict[SmtpRoute, list[tuple[aiosmtplib.SMTP, float, int]]] = {}
+
+    async def take(self, route: SmtpRoute) -> tuple[aiosmtplib.SMTP, int] | None:
+        """An idle connection to `route` and how many messages it carried, or None."""
+        entries = self._idle.get(route)
+        while entries:
+            client, since, used = entries.pop()
+            if time.monotonic() - since > self._idle_s:
+                await close(client)
+                continue
+            try:
+                async with asyncio.timeout(NOOP_TIMEOUT_S):
+                    await client.noop()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                await close(client)
+                continue
+            return client, used
+        return None
+
+    async def give_back(self, route: SmtpRoute, client: aiosmtplib.SMTP, used: int) -> bool:
+        """Keep `client` for the next delivery; False when it is not kept (the caller
+        closes it)."""
+        entries = self._idle.setdefault(route, [])
+        if used >= self._max_messages or len(entries) >= self._per_route:
+            return False
+        entries.append((client, time.monotonic(), used))
+        return True
+
+    async def close(self) -> None:
+        """Close every idle connection (on shutdown)."""
+        idle, self._idle = self._idle, {}
+        for entries in idle.values():
+            for client, _since, _used in entries:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    async with asyncio.timeout(NOOP_TIMEOUT_S):
+                        await client.quit()
+                await close(client)
 
 
 async def close(client: aiosmtplib.SMTP) -> None:
