@@ -275,6 +275,10 @@ class SmtpSink(StartStop):
             raise PeerStartError(f"SMTP sink did not start: {error}") from error
         self._port = int(self._controller.port)
 
+    def drop_connections(self) -> None:
+        """Hang up on every client connection (as a server does with idle sessions)."""
+        self._controller.close_sessions()
+
     def stop(self) -> None:
         """Stop the server thread; recorded messages and `port` stay readable."""
         if self._port is not None and not self._stopped:

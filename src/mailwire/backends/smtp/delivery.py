@@ -217,6 +217,7 @@ class SmtpPool:
 
     async def take(self, route: SmtpRoute) -> tuple[aiosmtplib.SMTP, int] | None:
         """An idle connection to `route` and how many messages it carried, or None."""
+        await self._sweep()
         entries = self._idle.get(route)
         while entries:
             client, since, used = entries.pop()
@@ -240,6 +241,20 @@ class SmtpPool:
             return False
         entries.append((client, time.monotonic(), used))
         return True
+
+    async def _sweep(self) -> None:
+        """Close connections idle too long on every route, including routes no longer
+        used (a changed password makes a new route; the old sessions must not linger)."""
+        now = time.monotonic()
+        for route in list(self._idle):
+            entries = self._idle[route]
+            stale = [entry for entry in entries if now - entry[1] > self._idle_s]
+            if stale:
+                self._idle[route] = [entry for entry in entries if entry not in stale]
+                for client, _since, _used in stale:
+                    await close(client)
+            if not self._idle.get(route):
+                self._idle.pop(route, None)
 
     async def close(self) -> None:
         """Close every idle connection (on shutdown)."""
