@@ -4,8 +4,9 @@
 records, for each message, its Message-ID and the moment it accepted it
 (`time.monotonic()`, the same clock in every process of the machine). First
 the sink's own ceiling is measured with a bare aiosmtplib loop in another
-process: 1,000 messages over one connection (the best case) and with a new
-connection each (as Mailwire does today, one session per delivery). Then a
+process: 1,000 messages over one connection (the best case, and what
+Mailwire's session pool does for one account) and with a new connection each.
+Then a
 `mailwire serve` (one process, SQLite) gets the same 1,000 messages (20 KB of
 text and one attachment each) through `POST /submit`, from 4 concurrent
 clients, for one account and again spread over 10 accounts (its sends run at
@@ -16,7 +17,7 @@ each submit's answer to that message's acceptance.
 Figures:
 - sending.sink_reuse_per_s, sink_connect_per_s   the bare aiosmtplib loop, messages/s
 - sending.per_s_1, sending.per_s_10              Mailwire end to end, messages/s (1 and 10 accounts)
-- sending.of_sink_1, of_sink_10                  Mailwire / the bare loop with a connection each
+- sending.of_sink_1, of_sink_10                  Mailwire / the bare loop over one connection
 - sending.latency_p50_1, p99_1, p50_10, p99_10   queue-to-accepted, ms
 - sending.server_cpu_per_message                 server CPU per message, us
 """
@@ -257,7 +258,7 @@ def run_throughput(session: Session) -> None:
                     cpu_total += cpu
                     cuts = statistics.quantiles(latencies, n=100)
                     session.report(f"sending.per_s_{count}", rate, "msg/s")
-                    session.report(f"sending.of_sink_{count}", rate / connect, "x")
+                    session.report(f"sending.of_sink_{count}", rate / reuse, "x")
                     session.report(
                         f"sending.latency_p50_{count}", statistics.median(latencies), "ms"
                     )
