@@ -36,7 +36,7 @@ from mailwire.backends.imap.errors import (
     ImapTlsError,
 )
 from mailwire.backends.imap.listing import list_mailboxes, with_special_uses
-from mailwire.backends.smtp.delivery import close
+from mailwire.backends.smtp.delivery import close, say_goodbye
 from mailwire.domain.mailboxes import ListedMailbox
 from mailwire.logs import get_logger
 from mailwire.net.tls import client_context
@@ -189,7 +189,7 @@ async def verify_smtp(smtp: Mapping[str, Any], *, ehlo_name: str | None = None) 
                 # may leave a transport behind.
                 await client.connect()
                 await _smtp_login(client, auth)
-                await client.quit()
+                await say_goodbye(client)
             finally:
                 await close(client)
     except aiosmtplib.SMTPAuthenticationError as error:

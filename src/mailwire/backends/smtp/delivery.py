@@ -134,7 +134,7 @@ async def deliver(
                 else:
                     # The message was accepted: a failed QUIT changes nothing.
                     with contextlib.suppress(aiosmtplib.SMTPException):
-                        await client.quit()
+                        await say_goodbye(client)
             finally:
                 if client is not None and not kept:
                     await close(client)
@@ -263,8 +263,18 @@ class SmtpPool:
             for client, _since, _used in entries:
                 with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                     async with asyncio.timeout(NOOP_TIMEOUT_S):
-                        await client.quit()
+                        await say_goodbye(client)
                 await close(client)
+
+
+async def say_goodbye(client: aiosmtplib.SMTP) -> None:
+    """Send QUIT and read the answer, leaving the connection for `close` to drop.
+
+    aiosmtplib's own `quit()` also closes the connection, and over TLS that close
+    is a shutdown exchange running on after the call returns: the socket was
+    then left to the garbage collector (seen as an unclosed socket under load).
+    """
+    await client.execute_command(b"QUIT")
 
 
 async def close(client: aiosmtplib.SMTP) -> None:
