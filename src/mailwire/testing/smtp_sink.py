@@ -147,6 +147,16 @@ class _LoopbackController(Controller):
         if not hasattr(self, "sessions"):
             self.sessions = []
         self.sessions.append(session)
+        receive_eof = session.eof_received
+
+        def eof_received() -> bool:
+            # A client that went away (a killed process) half-closes: asyncio then
+            # keeps the transport open for the protocol, which aiosmtpd never closes,
+            # leaving the socket to the garbage collector. False: asyncio closes it.
+            receive_eof()
+            return False
+
+        session.eof_received = eof_received  # type: ignore[method-assign]
         return session
 
     def close_sessions(self) -> None:
