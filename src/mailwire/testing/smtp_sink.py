@@ -139,15 +139,19 @@ class _LoopbackController(Controller):
     probing, hence no race with other processes.
     """
 
-    #: Sessions made so far; clients may keep theirs open (Mailwire pools them).
-    sessions: list[SMTP]
+    #: Connections accepted so far; clients may keep theirs open (Mailwire pools them).
+    transports: list[asyncio.BaseTransport]
 
     def factory(self) -> SMTP:
         session: SMTP = super().factory()  # type: ignore[no-untyped-call]
-        if not hasattr(self, "sessions"):
-            self.sessions = []
-        self.sessions.append(session)
+        if not hasattr(self, "transports"):
+            self.transports = []
+        made = session.connection_made
         receive_eof = session.eof_received
+
+        def connection_made(transport: asyncio.BaseTransport) -> None:
+            self.transports.append(transport)
+            made(transport)
 
         def eof_received() -> bool:
             # A client that went away (a killed process) half-closes: asyncio then
@@ -156,25 +160,29 @@ class _LoopbackController(Controller):
             receive_eof()
             return False
 
+        session.connection_made = connection_made  # type: ignore[method-assign]
         session.eof_received = eof_received  # type: ignore[method-assign]
         return session
 
     def close_sessions(self) -> None:
-        """Close every client connection still open (from the caller's thread): a
-        stopped asyncio server leaves its accepted connections to whoever holds them."""
-        sessions = list(getattr(self, "sessions", ()))
-        if not sessions:
+        """Drop every client connection (from the caller's thread) and wait until the
+        loop has closed their sockets: a stopped asyncio server leaves its accepted
+        connections to whoever holds them, and a transport still flushing to a dead
+        peer would wait forever."""
+        transports = list(getattr(self, "transports", ()))
+        self.transports = []
+        if not transports:
             return
         done = threading.Event()
 
-        def close_all() -> None:
-            for session in sessions:
-                transport = session.transport
-                if transport is not None and not transport.is_closing():
-                    transport.close()
-            done.set()
+        def abort_all() -> None:
+            for transport in transports:
+                if isinstance(transport, asyncio.Transport):
+                    transport.abort()
+            # Scheduled after the aborts' own callbacks, which close the sockets.
+            self.loop.call_soon(done.set)
 
-        self.loop.call_soon_threadsafe(close_all)
+        self.loop.call_soon_threadsafe(abort_all)
         done.wait(_READY_TIMEOUT)
 
     def _trigger_server(self) -> None:
